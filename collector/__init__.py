@@ -1,0 +1,1 @@
+"""fabricscope runtime: CLI, capture reading, and (later) the collector service."""

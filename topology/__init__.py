@@ -1,0 +1,1 @@
+"""sFlow-RT topology model (to come with the collector core)."""
