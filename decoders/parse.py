@@ -465,6 +465,29 @@ def _drop_sample(buf: bytes, off: int, end: int, path: str) -> DropSample:
     )
 
 
+def _sample(buf: bytes, body: int, body_end: int, data_format: int, path: str) -> Sample:
+    enterprise, fmt = data_format >> 12, data_format & 0xFFF
+    if enterprise != 0 or fmt not in (1, 2, 3, 4, 5):
+        return RawSample(enterprise, fmt, buf[body:body_end])
+    if fmt == 1 or fmt == 3:
+        return _flow_sample(buf, body, body_end, fmt == 3, path)
+    if fmt == 2 or fmt == 4:
+        return _counter_sample(buf, body, body_end, fmt == 4, path)
+    return _drop_sample(buf, body, body_end, path)
+
+
+def decode_sample(buf: bytes, offset: int, length: int, data_format: int, index: int = 0) -> Sample:
+    """Decode one sample body found by a scan of ``buf`` (e.g. the fast path); same errors."""
+    if offset < 0 or length < 0 or offset + length > len(buf):
+        raise DecodeError("sample_length_overrun", offset, f"sample[{index}]")
+    try:
+        return _sample(buf, offset, offset + length, data_format, f"sample[{index}]")
+    except DecodeError:
+        raise
+    except Exception as exc:  # a bug, never expected: still only DecodeError leaves the package
+        raise DecodeError("internal_error", offset, type(exc).__name__) from exc
+
+
 def decode_datagram(data: bytes | bytearray | memoryview) -> Datagram:
     """Decode one sFlow v5 datagram; raises ``DecodeError`` (and nothing else) when it cannot."""
     buf = bytes(data)
@@ -513,19 +536,7 @@ def _decode(buf: bytes) -> Datagram:
         body = off + 8
         if length > end - body:
             raise DecodeError("sample_length_overrun", off, f"sample[{i}]")
-        body_end = body + length
-        enterprise, fmt = data_format >> 12, data_format & 0xFFF
-        path = f"sample[{i}]"
-        sample: Sample
-        if enterprise != 0 or fmt not in (1, 2, 3, 4, 5):
-            sample = RawSample(enterprise, fmt, buf[body:body_end])
-        elif fmt == 1 or fmt == 3:
-            sample = _flow_sample(buf, body, body_end, fmt == 3, path)
-        elif fmt == 2 or fmt == 4:
-            sample = _counter_sample(buf, body, body_end, fmt == 4, path)
-        else:
-            sample = _drop_sample(buf, body, body_end, path)
-        samples.append(sample)
+        samples.append(_sample(buf, body, body + length, data_format, f"sample[{i}]"))
         off = min(body + _padded(length), end)
     # Bytes after the declared samples are ignored (seen in real captures).
     return Datagram(agent, address_type, sub_agent, sequence, uptime, tuple(samples))
