@@ -1,0 +1,1 @@
+"""Fabric simulator: realistic sFlow from a simulated AI fabric."""
