@@ -7,8 +7,11 @@ tables in the module under test.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from decoders import frames as F
 from decoders.packet_types import Aeth, Bth, Reth
 from decoders.rocev2 import (
     CNP_OPCODE,
@@ -457,3 +460,105 @@ def test_parse_aeth_and_reth_helpers() -> None:
     assert parse_aeth(h("0e 00 00"), 0) is None
     assert parse_reth(h("ff" + RETH), 1) == RETH_VALUE
     assert parse_reth(h(RETH)[:15], 0) is None
+
+
+# --------------------------------------------------------------------------------------------
+# IB header builders (decoders.frames) against hand-written bytes
+
+
+def test_bth_builder() -> None:
+    got = F.bth(
+        0x0A,
+        dest_qp=0xABCDEF,
+        psn=0xFEDCBA,
+        pkey=0x8001,
+        solicited_event=True,
+        mig_req=True,
+        pad_count=3,
+        tver=5,
+        fecn=True,
+        becn=True,
+        ack_req=True,
+    )
+    assert got == h("0a f5 80 01  c0 ab cd ef  80 fe dc ba")
+    assert F.bth(0x81, dest_qp=0x118, psn=0, becn=True) == h("81 00 ff ff 40 00 01 18 00 00 00 00")
+
+
+def test_ext_header_builders() -> None:
+    assert F.reth(0x7F0000001000, 0x1234, 0x10000) == h(RETH)
+    assert F.immdt(0xDEADBEEF) == h(IMMDT)
+    assert F.rdeth(0xABCDEF) == h(RDETH)
+    assert F.deth(0x11111111, 0x222222) == h(DETH)
+    assert F.xrceth(0x333333) == h(XRCETH)
+    assert F.ieth(0x7777) == h(IETH)
+    assert F.atomic_eth(0xAAAA0000, 0x5555, 1, 2) == h(ATOMIC_ETH)
+    assert F.atomic_ack_eth(0x0102030405060708) == h(ATOMIC_ACK)
+    assert F.feth(placement_type=1, selectivity_level=1) == h(FETH)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({}, "1f 00 00 00"),  # ACK, no credits given: code 31
+        ({"credits": 128, "msn": 42}, AETH_ACK),
+        ({"credits": 100}, "0d 00 00 00"),  # rounded down to 96 (code 13)
+        ({"credits": 0}, "00 00 00 00"),
+        ({"credits": 10**6}, "1e 00 00 00"),  # capped at 32768 (code 30)
+        ({"kind": "ACK", "value": 5}, "05 00 00 00"),
+        ({"kind": "RNR_NAK", "value": 14, "msn": 1}, "2e 00 00 01"),
+        ({"kind": "NAK", "value": "REMOTE_ACCESS_ERROR", "msn": 3}, "62 00 00 03"),
+        ({"kind": "NAK", "value": 4}, "64 00 00 00"),
+    ],
+)
+def test_aeth_builder(kwargs: dict[str, Any], expected: str) -> None:
+    assert F.aeth(**kwargs) == h(expected)
+
+
+# A CNP captured on a ConnectX-4 Lx NIC (published as a test vector in Scapy's RoCE tests):
+# DSCP 48 ECN 2, UDP 0 -> 4791, BECN, dest QP 0x118, ICRC 82 fd 00 2a.
+CNP_CAPTURE = h(
+    "e4 1d 2d ab 2b c2  7c fe 90 64 3b 32  08 00"
+    "45 c2 00 3c 71 8c 40 00 40 11 91 61 0a 00 11 01 0a 00 12 01"
+    "00 00 12 b7 00 28 00 00"
+    "81 00 ff ff 40 00 01 18 00 00 00 00" + "00" * 16 + "82 fd 00 2a"
+)
+
+
+def test_builders_reproduce_hardware_cnp_including_icrc() -> None:
+    ib = F.bth(0x81, dest_qp=0x118, psn=0, becn=True) + bytes(16)
+    ip = F.ipv4(
+        "10.0.17.1",
+        "10.0.18.1",
+        F.IPPROTO_UDP,
+        F.udp(0, ROCEV2_UDP_PORT, ib + bytes(4)),
+        dscp=48,
+        ecn=2,
+        ttl=64,
+        ident=0x718C,
+    )
+    ip = ip[:-4] + F.icrc(ip[:-4], 4)
+    frame = F.ethernet("e4:1d:2d:ab:2b:c2", "7c:fe:90:64:3b:32", F.ETHERTYPE_IPV4, ip)
+    assert frame == CNP_CAPTURE  # incl. IPv4 header checksum 0x9161 and the ICRC
+
+
+def test_rocev2_frame_layout() -> None:
+    frame = F.rocev2_frame(
+        0x0A,
+        dest_qp=0x123,
+        psn=1000,
+        ext=F.reth(0x1000, 0x42, 5),
+        payload=b"hello",
+        vlans=(100,),
+        ack_req=True,
+    )
+    # 14 Ethernet + 4 tag + 20 IPv4 + 8 UDP + 12 BTH + 16 RETH + 5 payload + 3 pad + 4 ICRC
+    assert len(frame) == 86
+    assert frame[12:18] == h("81 00 60 64 08 00")  # PCP 3, VID 100
+    assert frame[19] == 0x6A  # TOS: DSCP 26, ECN ECT(0)
+    assert frame[40:42] == h("12 b7")
+    assert frame[46:58] == h("0a 30 ff ff 00 00 01 23 80 00 03 e8")  # PadCnt 3
+    assert frame[74:82] == b"hello\x00\x00\x00"
+    assert frame[82:] == F.icrc(frame[18:82], 4)
+    assert F.rocev2_frame(0x11, dest_qp=1, psn=2, with_icrc=False, ip_version=6)[12:14] == h(
+        "86 dd"
+    )
