@@ -1,0 +1,250 @@
+"""The aggregator: merges receivers' deltas, smooths rates, and produces snapshots to render.
+
+One ``Aggregator`` per collector, owned by the event-loop thread: receivers (a thread, or worker
+processes over pipes) hand it ``Delta``s; ``tick(now)`` runs once a second to update the
+smoothed per-second gauges and the AETH credit window; ``snapshot(now)`` is an immutable view
+for the exposition. Nothing here decodes or reads the clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from collector.delta import (
+    AgentKey,
+    AgentStatus,
+    CreditStats,
+    Delta,
+    HistogramValue,
+    Labels,
+    PortKey,
+    PortStatus,
+)
+from collector.families import FAMILIES
+from topology.index import ROLES, TopologyIndex
+
+SMOOTHED_FAMILIES = tuple(f.name for f in FAMILIES if f.smoothed)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything to render, by family name: counters and gauges as label → value,
+    histograms as label → (per-bucket counts, sum)."""
+
+    counters: Mapping[str, Mapping[Labels, float]]
+    gauges: Mapping[str, Mapping[Labels, float]]
+    histograms: Mapping[str, Mapping[Labels, tuple[tuple[float, ...], float]]]
+    smoothed: Mapping[str, Mapping[Labels, float]]
+
+
+class Aggregator:
+    """Cumulative totals over every receiver, plus smoothing and latest statuses."""
+
+    def __init__(
+        self,
+        *,
+        smoothing_seconds: float = 2.0,
+        credit_window_seconds: float = 10.0,
+        status_timeout: float = 180.0,
+        per_port: bool = False,
+    ) -> None:
+        self.smoothing_seconds = smoothing_seconds
+        self.credit_window_seconds = credit_window_seconds
+        self.status_timeout = status_timeout
+        self.per_port = per_port
+        self.counters: dict[str, dict[Labels, float]] = {}
+        self.histograms: dict[str, dict[Labels, HistogramValue]] = {}
+        self.agents: dict[AgentKey, AgentStatus] = {}
+        self.ports: dict[PortKey, PortStatus] = {}
+        self.receiver_gauges: dict[int, dict[str, float]] = {}
+        self.gauges: dict[str, float] = {}
+        self.index: TopologyIndex | None = None
+        self._smoothed: dict[str, dict[Labels, float]] = {}
+        self._previous: dict[str, dict[Labels, float]] = {}
+        self._last_tick: float | None = None
+        self._credits_now: dict[str, CreditStats] = {}
+        self._credit_window: deque[tuple[float, dict[str, CreditStats]]] = deque()
+
+    # -----------------------------------------------------------------------------------------
+    # Input
+
+    def merge(self, delta: Delta, receiver: int = 0) -> None:
+        """Add one receiver's delta."""
+        for family, series in delta.counters.items():
+            totals = self.counters.get(family)
+            if totals is None:
+                totals = self.counters[family] = {}
+            for labels, value in series.items():
+                totals[labels] = totals.get(labels, 0.0) + value
+        for family, hseries in delta.histograms.items():
+            htotals = self.histograms.get(family)
+            if htotals is None:
+                htotals = self.histograms[family] = {}
+            for labels, hist in hseries.items():
+                current = htotals.get(labels)
+                if current is None:
+                    htotals[labels] = HistogramValue(list(hist.counts), hist.total)
+                else:
+                    current.add(hist)
+        for role, stats in delta.credits.items():
+            mine = self._credits_now.get(role)
+            if mine is None:
+                mine = self._credits_now[role] = CreditStats()
+            mine.add(stats)
+        if delta.gauges:
+            self.receiver_gauges.setdefault(receiver, {}).update(delta.gauges)
+        self.agents.update(delta.agents)
+        for key in delta.expired_agents:
+            self.agents.pop(key, None)
+        self.ports.update(delta.ports)
+        for port_key in delta.expired_ports:
+            self.ports.pop(port_key, None)
+
+    def forget_receiver(self, receiver: int) -> None:
+        """A receiver stopped: its per-receiver gauges no longer count."""
+        self.receiver_gauges.pop(receiver, None)
+
+    def set_gauge(self, name: str, value: float) -> None:
+        """Set a collector-level gauge (workers, topology_loaded, …)."""
+        self.gauges[name] = value
+
+    def set_topology(self, index: TopologyIndex | None) -> None:
+        """The topology whose links are reported."""
+        self.index = index
+        self.gauges["topology_loaded"] = 1.0 if index is not None else 0.0
+        self.gauges["topology_nodes"] = float(len(index.node_names)) if index else 0.0
+        self.gauges["topology_version"] = float(index.version) if index else 0.0
+
+    # -----------------------------------------------------------------------------------------
+    # Time
+
+    def tick(self, now: float) -> None:
+        """Once a second: update smoothed rates, rotate the credit window, expire statuses."""
+        last = self._last_tick
+        self._last_tick = now
+        if last is not None and now > last:
+            elapsed = now - last
+            alpha = 1.0 - math.exp(-elapsed / self.smoothing_seconds)
+            for family in SMOOTHED_FAMILIES:
+                totals = self.counters.get(family)
+                if not totals:
+                    continue
+                previous = self._previous.setdefault(family, {})
+                smoothed = self._smoothed.setdefault(family, {})
+                for labels, total in totals.items():
+                    rate = (total - previous.get(labels, 0.0)) / elapsed
+                    old = smoothed.get(labels)
+                    smoothed[labels] = rate if old is None else old + alpha * (rate - old)
+                    previous[labels] = total
+        elif last is None:
+            for family in SMOOTHED_FAMILIES:
+                self._previous[family] = dict(self.counters.get(family, {}))
+        self._credit_window.append((now, self._credits_now))
+        self._credits_now = {}
+        while self._credit_window and self._credit_window[0][0] <= now - self.credit_window_seconds:
+            self._credit_window.popleft()
+        deadline = now - self.status_timeout
+        for key in [k for k, s in self.ports.items() if s.last_seen < deadline]:
+            del self.ports[key]
+        for akey in [k for k, s in self.agents.items() if s.last_seen < deadline]:
+            del self.agents[akey]
+
+    # -----------------------------------------------------------------------------------------
+    # Output
+
+    def _credit_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
+        merged: dict[str, CreditStats] = {}
+        for _, window in self._credit_window:
+            for role, stats in window.items():
+                merged.setdefault(role, CreditStats()).add(stats)
+        for role, stats in merged.items():
+            if stats.count:
+                gauges.setdefault("aeth_credits_avg", {})[(role,)] = stats.total / stats.count
+                gauges.setdefault("aeth_credits_min", {})[(role,)] = stats.low
+                gauges.setdefault("aeth_credits_max", {})[(role,)] = stats.high
+
+    def _port_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
+        counts: dict[Labels, float] = {(r, s): 0.0 for r in ROLES for s in ("up", "down")}
+        oper: dict[tuple[str, str], bool] = {}
+        utilisation: dict[Labels, float] = {}
+        speed: dict[Labels, float] = {}
+        oper_up: dict[Labels, float] = {}
+        for status in self.ports.values():
+            counts[(status.role, "up" if status.oper_up else "down")] += 1
+            if status.node is None or status.port is None:
+                continue
+            oper[(status.node, status.port)] = status.oper_up
+            if self.per_port:
+                labels = (status.node, status.port, status.role)
+                speed[labels] = status.speed_bps / 8.0
+                oper_up[labels] = 1.0 if status.oper_up else 0.0
+                if status.in_utilization is not None:
+                    utilisation[(*labels, "in")] = status.in_utilization
+                if status.out_utilization is not None:
+                    utilisation[(*labels, "out")] = status.out_utilization
+        gauges["ports"] = dict(counts)
+        if self.per_port:
+            gauges["port_utilization"] = utilisation
+            gauges["port_speed_bytes_per_second"] = speed
+            gauges["port_oper_up"] = oper_up
+        links: dict[Labels, float] = {("up",): 0.0, ("down",): 0.0, ("unmonitored",): 0.0}
+        if self.index is not None:
+            for link in self.index.topology.links.values():
+                end1 = oper.get((link.node1, link.port1))
+                end2 = oper.get((link.node2, link.port2))
+                if end1 is None or end2 is None:
+                    links[("unmonitored",)] += 1
+                elif end1 and end2:
+                    links[("up",)] += 1
+                else:
+                    links[("down",)] += 1
+        gauges["links"] = links
+
+    def _agent_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
+        last_seen: dict[Labels, float] = {}
+        uptime: dict[Labels, float] = {}
+        rate: dict[Labels, float] = {}
+        effective: dict[Labels, float] = {}
+        info: dict[Labels, float] = {}
+        for (agent, sub_agent), status in self.agents.items():
+            labels = (agent, str(sub_agent))
+            last_seen[labels] = status.last_seen
+            uptime[labels] = status.uptime_ms / 1000.0
+            if status.sampling_rate is not None:
+                rate[labels] = float(status.sampling_rate)
+            if status.effective_sampling_rate is not None:
+                effective[labels] = status.effective_sampling_rate
+            info[(*labels, status.node)] = 1.0
+        gauges["agent_last_seen_timestamp_seconds"] = last_seen
+        gauges["agent_uptime_seconds"] = uptime
+        gauges["agent_sampling_rate"] = rate
+        gauges["agent_effective_sampling_rate"] = effective
+        gauges["agent_info"] = info
+
+    def snapshot(self) -> Snapshot:
+        """An immutable view of everything to render."""
+        gauges: dict[str, dict[Labels, float]] = {
+            name: {(): value} for name, value in self.gauges.items()
+        }
+        summed: dict[str, float] = {}
+        for receiver in self.receiver_gauges.values():
+            for name, value in receiver.items():
+                summed[name] = summed.get(name, 0.0) + value
+        for name, value in summed.items():
+            gauges[name] = {(): value}
+        self._credit_gauges(gauges)
+        self._port_gauges(gauges)
+        self._agent_gauges(gauges)
+        histograms = {
+            family: {labels: (tuple(h.counts), h.total) for labels, h in series.items()}
+            for family, series in self.histograms.items()
+        }
+        return Snapshot(
+            counters={family: dict(series) for family, series in self.counters.items()},
+            gauges=gauges,
+            histograms=histograms,
+            smoothed={family: dict(series) for family, series in self._smoothed.items()},
+        )

@@ -1,0 +1,112 @@
+"""Additive deltas: what one receiver (thread or worker process) hands the aggregator each tick.
+
+Counters and histogram buckets add; agent and port statuses are latest-wins (the kernel pins an
+agent to one worker, so there is one writer per key). Everything is plain data so a delta pickles
+cheaply across a pipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Labels = tuple[str, ...]
+AgentKey = tuple[str, int]  # (agent address, sub-agent id)
+PortKey = tuple[str, int]  # (agent address, ifIndex)
+
+
+@dataclass(slots=True)
+class HistogramValue:
+    """Histogram state: per-bucket (not cumulative) counts, the last one +Inf, and the sum."""
+
+    counts: list[float]
+    total: float = 0.0
+
+    def add(self, other: HistogramValue) -> None:
+        """Add another histogram of the same buckets into this one."""
+        for i, n in enumerate(other.counts):
+            self.counts[i] += n
+        self.total += other.total
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """Latest per-agent gauges."""
+
+    node: str
+    last_seen: float
+    uptime_ms: int
+    sampling_rate: int | None
+    effective_sampling_rate: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PortStatus:
+    """Latest state of one interface, from its last counter sample."""
+
+    node: str | None
+    port: str | None
+    role: str
+    oper_up: bool
+    admin_up: bool
+    speed_bps: int
+    in_utilization: float | None
+    out_utilization: float | None
+    last_seen: float
+
+
+@dataclass(slots=True)
+class CreditStats:
+    """count / sum / min / max of decoded AETH credits."""
+
+    count: int = 0
+    total: float = 0.0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def observe(self, value: float) -> None:
+        """Add one ACK's credits."""
+        self.count += 1
+        self.total += value
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
+
+    def add(self, other: CreditStats) -> None:
+        """Merge another window into this one."""
+        self.count += other.count
+        self.total += other.total
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
+
+
+@dataclass(slots=True)
+class Delta:
+    """Everything that changed since the previous drain of one receiver."""
+
+    counters: dict[str, dict[Labels, float]] = field(default_factory=dict)
+    histograms: dict[str, dict[Labels, HistogramValue]] = field(default_factory=dict)
+    credits: dict[str, CreditStats] = field(default_factory=dict)  # by role
+    gauges: dict[str, float] = field(default_factory=dict)  # per receiver, summed across them
+    agents: dict[AgentKey, AgentStatus] = field(default_factory=dict)
+    expired_agents: list[AgentKey] = field(default_factory=list)
+    ports: dict[PortKey, PortStatus] = field(default_factory=dict)
+    expired_ports: list[PortKey] = field(default_factory=list)
+
+    def add_counter(self, family: str, labels: Labels, value: float) -> None:
+        """Add ``value`` to one counter series."""
+        series = self.counters.setdefault(family, {})
+        series[labels] = series.get(labels, 0.0) + value
+
+    def is_empty(self) -> bool:
+        """True when the delta carries nothing."""
+        return not (
+            self.counters
+            or self.histograms
+            or self.credits
+            or self.gauges
+            or self.agents
+            or self.expired_agents
+            or self.ports
+            or self.expired_ports
+        )

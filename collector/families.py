@@ -1,0 +1,442 @@
+"""The native metric families: name, type, labels, help — one table shared by state and exposition.
+
+State and the aggregator key their numbers by these family names (without the ``fabricscope_``
+prefix and, for counters, without ``_total``); ``collector.metrics`` renders them; the tests hold
+``docs/metrics.md`` to this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+PREFIX: Final = "fabricscope_"
+
+COUNTER: Final = "counter"
+GAUGE: Final = "gauge"
+HISTOGRAM: Final = "histogram"
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One exported metric family (``name`` is without prefix and ``_total`` suffix)."""
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+    per_port: bool = False  # only exported with --per-port-metrics
+    smoothed: bool = False  # counter also exported as a smoothed per-second gauge
+
+    @property
+    def exported_name(self) -> str:
+        """The full name as written in the exposition (``_total`` added by the client)."""
+        return PREFIX + self.name
+
+
+# Utilisation buckets are ratios of ifSpeed (Prometheus base unit; 0.5 = 50 %).
+UTILIZATION_BUCKETS: Final = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+# Transit delay: 100 ns … 10 ms.
+TRANSIT_DELAY_BUCKETS: Final = (
+    1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2,
+)  # fmt: skip
+# Egress queue depth: 1 KiB … 64 MiB.
+QUEUE_DEPTH_BUCKETS: Final = tuple(float(1024 * 4**i) for i in range(9))
+
+BUCKETS: Final[dict[str, tuple[float, ...]]] = {
+    "port_utilization_ratio": UTILIZATION_BUCKETS,
+    "transit_delay_seconds": TRANSIT_DELAY_BUCKETS,
+    "egress_queue_depth_bytes": QUEUE_DEPTH_BUCKETS,
+}
+
+_R = ("role",)
+_DR = ("direction", "role")
+_AGENT = ("agent", "sub_agent")
+_PORT = ("node", "port", "role")
+
+FAMILIES: Final[tuple[Family, ...]] = (
+    # --- traffic from flow samples (estimated: each sample counts sampling_rate packets)
+    Family(
+        "fabric_ingress_bytes",
+        COUNTER,
+        (),
+        "Bytes entering the fabric: flow samples taken at ingress on edge ports, "
+        "frame length x sampling rate.",
+        smoothed=True,
+    ),
+    Family(
+        "fabric_ingress_frames",
+        COUNTER,
+        (),
+        "Frames entering the fabric (edge-port ingress samples x sampling rate).",
+        smoothed=True,
+    ),
+    Family(
+        "ingress_bytes",
+        COUNTER,
+        _R,
+        "Bytes sampled at ingress, by the role of the input port (edge, core, unmapped).",
+        smoothed=True,
+    ),
+    Family(
+        "ingress_frames",
+        COUNTER,
+        _R,
+        "Frames sampled at ingress, by the role of the input port.",
+    ),
+    Family(
+        "rocev2_operations",
+        COUNTER,
+        ("role", "operation"),
+        "RoCEv2 packets by BTH operation (TRANSPORT:OPERATION), ingress samples x rate.",
+        smoothed=True,
+    ),
+    Family(
+        "rdma_operations",
+        COUNTER,
+        _R,
+        "RDMA operations: RoCEv2 packets carrying a RETH (write first/only, read request).",
+        smoothed=True,
+    ),
+    Family(
+        "rdma_bytes",
+        COUNTER,
+        _R,
+        "RDMA bytes requested: RETH DMA length of each RDMA operation.",
+        smoothed=True,
+    ),
+    Family(
+        "ecn_ce_packets",
+        COUNTER,
+        _R,
+        "RoCEv2 packets marked ECN congestion experienced (CE), sampled at ingress.",
+        smoothed=True,
+    ),
+    Family(
+        "cnp_packets",
+        COUNTER,
+        _R,
+        "RoCEv2 congestion notification packets (opcode 0x81, SE=0, M=0), sampled at ingress.",
+        smoothed=True,
+    ),
+    Family(
+        "trimmed_packets",
+        COUNTER,
+        _R,
+        "Trimmed packets (IP DSCP = the configured trim DSCP, default 11), sampled at ingress.",
+        smoothed=True,
+    ),
+    Family(
+        "aeth_acks",
+        COUNTER,
+        _R,
+        "RoCEv2 packets whose AETH syndrome is an ACK.",
+    ),
+    Family(
+        "aeth_naks",
+        COUNTER,
+        ("role", "code"),
+        "RoCEv2 packets whose AETH syndrome is a NAK, by NAK code.",
+        smoothed=True,
+    ),
+    Family(
+        "aeth_rnr_naks",
+        COUNTER,
+        _R,
+        "RoCEv2 packets whose AETH syndrome is a receiver-not-ready NAK.",
+        smoothed=True,
+    ),
+    Family(
+        "aeth_credits_avg",
+        GAUGE,
+        _R,
+        "Mean decoded AETH credit count of ACKs over the last credit window.",
+    ),
+    Family(
+        "aeth_credits_min",
+        GAUGE,
+        _R,
+        "Smallest decoded AETH credit count of ACKs over the last credit window.",
+    ),
+    Family(
+        "aeth_credits_max",
+        GAUGE,
+        _R,
+        "Largest decoded AETH credit count of ACKs over the last credit window.",
+    ),
+    Family(
+        "transit_delay_seconds",
+        HISTOGRAM,
+        _R,
+        "Switch transit delay from extended_transit (1039), weighted by sampling rate; "
+        "role of the output port.",
+    ),
+    Family(
+        "egress_queue_depth_bytes",
+        HISTOGRAM,
+        _R,
+        "Egress queue depth at enqueue from extended_queue (1040), weighted by sampling rate; "
+        "role of the output port.",
+    ),
+    # --- drops (discarded_packet notifications: one per dropped packet, not sampled)
+    Family(
+        "dropped_packets",
+        COUNTER,
+        ("reason",),
+        "Dropped packets reported by discard notifications, by sFlow drop reason name.",
+        smoothed=True,
+    ),
+    Family(
+        "dropped_packets_by_linux_reason",
+        COUNTER,
+        ("linux_reason",),
+        "Dropped packets by Linux drop reason (extended_linux_drop_reason 1042).",
+    ),
+    Family(
+        "dropped_packets_by_function",
+        COUNTER,
+        ("function",),
+        "Dropped packets by kernel function that freed them (extended_function 1038).",
+    ),
+    Family(
+        "drop_notifications_lost",
+        COUNTER,
+        (),
+        "Discard notifications the agents could not send (the samples' drops field).",
+    ),
+    # --- interface counters (counter samples, per-second deltas; wraps and resets handled)
+    Family(
+        "interface_bytes",
+        COUNTER,
+        _DR,
+        "Interface octets from counter samples, by direction (in, out) and port role.",
+    ),
+    Family(
+        "interface_packets",
+        COUNTER,
+        _DR,
+        "Interface unicast+multicast+broadcast packets from counter samples.",
+    ),
+    Family(
+        "interface_errors",
+        COUNTER,
+        _DR,
+        "Interface errors (ifInErrors / ifOutErrors) from counter samples.",
+        smoothed=True,
+    ),
+    Family(
+        "interface_discards",
+        COUNTER,
+        _DR,
+        "Interface discards (ifInDiscards / ifOutDiscards) from counter samples.",
+        smoothed=True,
+    ),
+    Family(
+        "port_utilization_ratio",
+        HISTOGRAM,
+        _DR,
+        "Port utilisation per counter interval: bits/s divided by ifSpeed (1.0 = 100 %).",
+    ),
+    Family(
+        "ports",
+        GAUGE,
+        ("role", "status"),
+        "Ports reporting counters, by role and operational status (up, down).",
+    ),
+    Family(
+        "links",
+        GAUGE,
+        ("status",),
+        "Topology links: up (both ends oper up), down (an end down), unmonitored.",
+    ),
+    # --- per-port series (only with --per-port-metrics)
+    Family(
+        "port_ingress_bytes",
+        COUNTER,
+        _PORT,
+        "Per port: bytes sampled at ingress (flow samples x rate).",
+        per_port=True,
+    ),
+    Family(
+        "port_bytes",
+        COUNTER,
+        ("node", "port", "role", "direction"),
+        "Per port: interface octets from counter samples.",
+        per_port=True,
+    ),
+    Family(
+        "port_errors",
+        COUNTER,
+        ("node", "port", "role", "direction"),
+        "Per port: interface errors from counter samples.",
+        per_port=True,
+    ),
+    Family(
+        "port_discards",
+        COUNTER,
+        ("node", "port", "role", "direction"),
+        "Per port: interface discards from counter samples.",
+        per_port=True,
+    ),
+    Family(
+        "port_utilization",
+        GAUGE,
+        ("node", "port", "role", "direction"),
+        "Per port: utilisation over the last counter interval (ratio of ifSpeed).",
+        per_port=True,
+    ),
+    Family(
+        "port_speed_bytes_per_second",
+        GAUGE,
+        _PORT,
+        "Per port: ifSpeed in bytes per second (ifSpeed bits / 8).",
+        per_port=True,
+    ),
+    Family(
+        "port_oper_up",
+        GAUGE,
+        _PORT,
+        "Per port: 1 when ifOperStatus is up.",
+        per_port=True,
+    ),
+    # --- per agent
+    Family(
+        "agent_datagrams",
+        COUNTER,
+        _AGENT,
+        "Datagrams received from an agent (agent address, sub-agent id).",
+    ),
+    Family(
+        "agent_lost_datagrams",
+        COUNTER,
+        _AGENT,
+        "Datagrams missing from an agent's sequence numbers.",
+    ),
+    Family(
+        "agent_restarts",
+        COUNTER,
+        _AGENT,
+        "Agent restarts detected (sequence number or uptime went back).",
+    ),
+    Family(
+        "agent_last_seen_timestamp_seconds",
+        GAUGE,
+        _AGENT,
+        "Unix time of the last datagram from an agent.",
+    ),
+    Family(
+        "agent_uptime_seconds",
+        GAUGE,
+        _AGENT,
+        "Agent uptime reported in its last datagram.",
+    ),
+    Family(
+        "agent_sampling_rate",
+        GAUGE,
+        _AGENT,
+        "Configured sampling rate (1 in N) of an agent's last flow sample.",
+    ),
+    Family(
+        "agent_effective_sampling_rate",
+        GAUGE,
+        _AGENT,
+        "Effective sampling rate: sample_pool increase / samples generated, last interval.",
+    ),
+    Family(
+        "agent_info",
+        GAUGE,
+        ("agent", "sub_agent", "node"),
+        "Always 1: maps an agent to its topology node (empty when not in the topology).",
+    ),
+    # --- collector health
+    Family("datagrams", COUNTER, (), "sFlow datagrams received."),
+    Family(
+        "samples",
+        COUNTER,
+        ("kind",),
+        "Samples decoded, by kind (flow, counter, drop, unknown).",
+    ),
+    Family(
+        "decode_errors",
+        COUNTER,
+        ("reason",),
+        "Datagrams rejected by the decoder, by reason (the datagram is skipped).",
+    ),
+    Family(
+        "unknown_records",
+        COUNTER,
+        ("kind", "format"),
+        "Samples and records of formats not decoded, by kind and enterprise:format.",
+    ),
+    Family(
+        "malformed_records",
+        COUNTER,
+        ("kind", "reason"),
+        "Known records whose body did not fit their layout (skipped), by reason.",
+    ),
+    Family(
+        "flow_samples_skipped",
+        COUNTER,
+        ("reason",),
+        "Flow samples not counted as traffic (not_ingress, zero_sampling_rate, no_header).",
+    ),
+    Family("lost_datagrams", COUNTER, (), "Datagrams missing from sequence numbers, all agents."),
+    Family(
+        "lost_samples",
+        COUNTER,
+        ("kind",),
+        "Samples missing from per-source sequence numbers, by kind.",
+    ),
+    Family(
+        "out_of_order_datagrams",
+        COUNTER,
+        (),
+        "Datagrams that arrived after a later one from the same agent.",
+    ),
+    Family("restarts_detected", COUNTER, (), "Agent restarts detected, all agents."),
+    Family(
+        "counter_discontinuities",
+        COUNTER,
+        ("reason",),
+        "Interface counter intervals skipped (reset, implausible) or wrapped (wrap).",
+    ),
+    Family(
+        "topology_misses",
+        COUNTER,
+        ("kind",),
+        "Samples whose (agent, ifIndex) is not in the loaded topology, by kind.",
+    ),
+    Family("agents", GAUGE, (), "Agents currently tracked (seen within the agent timeout)."),
+    Family(
+        "agents_expired",
+        COUNTER,
+        (),
+        "Agents dropped after the agent timeout without a datagram.",
+    ),
+    Family(
+        "agents_untracked_datagrams",
+        COUNTER,
+        (),
+        "Datagrams from agents not tracked because the agent table was full.",
+    ),
+    Family(
+        "kernel_receive_drops",
+        COUNTER,
+        (),
+        "Datagrams the kernel dropped on the sFlow sockets (receive buffer full).",
+    ),
+    Family(
+        "receive_buffer_bytes",
+        GAUGE,
+        (),
+        "SO_RCVBUF granted by the kernel, summed over the sFlow sockets.",
+    ),
+    Family("workers", GAUGE, (), "Receiving worker processes (1 = single process)."),
+    Family("internal_errors", COUNTER, (), "Unexpected exceptions while handling a datagram."),
+    Family("topology_loaded", GAUGE, (), "1 when a topology is loaded, else 0."),
+    Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
+    Family("topology_nodes", GAUGE, (), "Nodes in the topology."),
+    Family("topology_reloads", COUNTER, ("result",), "Topology loads, by result (ok, error)."),
+)
+
+FAMILY_BY_NAME: Final = {f.name: f for f in FAMILIES}
