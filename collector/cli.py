@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
+from collector import serve_cli
 from collector.capture import SFLOW_PORT, CaptureError, CaptureStats, open_source
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict, record_format
@@ -213,6 +214,7 @@ COMMANDS: list[Command] = [
         _add_decode_arguments,
         _run_decode,
     ),
+    Command("serve", serve_cli.HELP, serve_cli.add_arguments, serve_cli.run),
 ]
 
 

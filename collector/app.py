@@ -1,0 +1,306 @@
+"""Wiring of ``fabricscope serve``: sockets, receivers, aggregator, HTTP, signals, shutdown.
+
+``--workers 1``: one process; the receive loop runs in a thread, the event loop (uvloop when
+installed) serves HTTP and owns the aggregator. ``--workers N``: N spawned processes each own an
+SO_REUSEPORT socket (the kernel pins an agent to one of them) and send additive deltas over a
+pipe every tick; this process merges them and serves HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from aiohttp import web
+
+from collector.aggregate import Aggregator
+from collector.config import Settings
+from collector.delta import Delta
+from collector.http import create_app
+from collector.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
+from collector.metrics import build_registry, render
+from collector.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
+from topology.index import TopologyIndex
+from topology.model import Topology, TopologyError, load_topology, parse_topology, topology_to_json
+
+log = logging.getLogger("fabricscope")
+
+STOP_TIMEOUT = 10.0
+
+
+class TopologyHolder:
+    """The current topology and its version; swaps are whole-object, then broadcast."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self.topology: Topology | None = None
+        self.version = 0
+
+    def install(self, topology: Topology | None) -> int:
+        """Make ``topology`` current everywhere; returns its version."""
+        self.version += 1
+        self.topology = topology
+        self._service.topology_changed(topology, self.version)
+        return self.version
+
+    def current_json(self) -> dict[str, Any] | None:
+        """sFlow-RT GET form."""
+        if self.topology is None:
+            return None
+        return topology_to_json(self.topology, self.version)
+
+    def replace_json(self, body: bytes) -> int:
+        """PUT /topology/json: validate, then swap; a bad one leaves the old in place."""
+        try:
+            topology = parse_topology(body)
+        except TopologyError:
+            self._service.aggregator_count("topology_reloads", ("error",))
+            raise
+        self._service.aggregator_count("topology_reloads", ("ok",))
+        log.info("topology replaced over HTTP: %d links", len(topology.links))
+        return self.install(topology)
+
+
+class Service:
+    """One running collector."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.aggregator = Aggregator(
+            smoothing_seconds=settings.smoothing_seconds,
+            status_timeout=settings.agent_timeout,
+            per_port=settings.per_port_metrics,
+        )
+        self.topology = TopologyHolder(self)
+        self.registry = build_registry(self.aggregator.snapshot, per_port=settings.per_port_metrics)
+        self._controls: list[Connection] = []
+        self._threads: list[threading.Thread] = []
+        self._processes: list[BaseProcess] = []
+        self._delta_conns: list[Connection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self.sflow_port = 0
+        self.http_port = 0
+
+    # -----------------------------------------------------------------------------------------
+
+    def aggregator_count(self, family: str, labels: tuple[str, ...]) -> None:
+        """Count a collector-level event (topology reloads)."""
+        delta = Delta()
+        delta.add_counter(family, labels, 1.0)
+        self.aggregator.merge(delta, receiver=-1)
+
+    def topology_changed(self, topology: Topology | None, version: int) -> None:
+        """Broadcast a new topology to the receivers and the aggregator."""
+        index = TopologyIndex(topology, version) if topology is not None else None
+        self.aggregator.set_topology(index)
+        for control in self._controls:
+            with contextlib.suppress(OSError):
+                control.send((MSG_TOPOLOGY, topology, version))
+
+    def reload_topology_file(self) -> None:
+        """SIGHUP: reload the topology file; on error keep the old one."""
+        path = self.settings.topology
+        if path is None:
+            log.warning("SIGHUP: no --topology file to reload")
+            return
+        try:
+            topology = load_topology(path)
+        except TopologyError as exc:
+            self.aggregator_count("topology_reloads", ("error",))
+            log.error("topology reload refused, keeping version %d: %s", self.topology.version, exc)
+            return
+        self.aggregator_count("topology_reloads", ("ok",))
+        version = self.topology.install(topology)
+        log.info("topology reloaded from %s: version %d", path, version)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _open_sockets(self) -> list[OpenedSocket]:
+        count = self.settings.workers
+        bind = self.settings.sflow_bind
+        first = open_sflow_socket(bind, self.settings.rcvbuf_bytes, reuseport=count > 1)
+        opened = [first]
+        port = first.sock.getsockname()[1]
+        for _ in range(count - 1):
+            same = type(bind)(bind.host, port)
+            opened.append(open_sflow_socket(same, self.settings.rcvbuf_bytes, reuseport=True))
+        warning = rcvbuf_warning(first)
+        if warning:
+            log.warning(warning)
+        self.sflow_port = port
+        return opened
+
+    def _start_receivers(self, sockets: list[OpenedSocket]) -> None:
+        loop = self._loop
+        assert loop is not None
+        topology = (
+            (self.topology.topology, self.topology.version)
+            if self.topology.topology is not None
+            else None
+        )
+        if len(sockets) == 1:
+            parent_end, child_end = multiprocessing.Pipe()
+
+            def emit(delta: Delta) -> None:
+                loop.call_soon_threadsafe(self.aggregator.merge, delta, 0)
+
+            receiver = Receiver(
+                sockets[0].sock,
+                self.settings,
+                topology,
+                child_end,
+                emit,
+                sockets[0].rcvbuf_granted,
+            )
+            thread = threading.Thread(target=receiver.run, name="sflow-receiver", daemon=True)
+            thread.start()
+            self._controls.append(parent_end)
+            self._threads.append(thread)
+            return
+        context = multiprocessing.get_context("spawn")
+        for worker_id, opened in enumerate(sockets):
+            control_parent, control_child = context.Pipe()
+            delta_parent, delta_child = context.Pipe(duplex=False)
+            process = context.Process(
+                target=worker_main,
+                name=f"fabricscope-worker-{worker_id}",
+                args=(
+                    worker_id,
+                    opened.sock,
+                    self.settings,
+                    topology,
+                    control_child,
+                    delta_child,
+                    opened.rcvbuf_granted,
+                ),
+                daemon=True,
+            )
+            process.start()
+            control_child.close()
+            delta_child.close()
+            opened.sock.close()  # the worker has its own copy
+            self._controls.append(control_parent)
+            self._processes.append(process)
+            self._delta_conns.append(delta_parent)
+            loop.add_reader(delta_parent.fileno(), self._on_delta, worker_id, delta_parent)
+
+    def _on_delta(self, worker_id: int, conn: Connection) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            delta = conn.recv()
+        except (EOFError, OSError):
+            loop.remove_reader(conn.fileno())
+            self.aggregator.forget_receiver(worker_id)
+            if not self._stop.is_set():
+                log.error("worker %d stopped unexpectedly", worker_id)
+            return
+        self.aggregator.merge(delta, worker_id)
+
+    async def _ticker(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while not self._stop.is_set():
+            self.aggregator.tick(time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.tick_seconds)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (signal handlers call this)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Start everything, serve until SIGTERM/SIGINT, shut down gracefully."""
+        self._loop = loop = asyncio.get_running_loop()
+        if self.settings.topology is not None:
+            self.topology.install(load_topology(self.settings.topology))
+        else:
+            self.aggregator.set_topology(None)
+            log.warning(
+                "no --topology: ports cannot be classified edge/core; traffic is exported "
+                'with role="unmapped" and bytes entering the fabric stay 0'
+            )
+        self.aggregator.set_gauge("workers", float(self.settings.workers))
+        sockets = self._open_sockets()
+        runner = web.AppRunner(
+            create_app(render_metrics=lambda: render(self.registry), topology=self.topology),
+            access_log=None,
+        )
+        await runner.setup()
+        http = self.settings.http_bind
+        site = web.TCPSite(runner, http.host, http.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            for s in sockets:
+                s.sock.close()
+            await runner.cleanup()
+            raise
+        self.http_port = _bound_port(runner)
+        self._start_receivers(sockets)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_topology_file)
+        log.info(
+            "listening: sflow udp %s port %d, http %s port %d, workers %d",
+            self.settings.sflow_bind.host,
+            self.sflow_port,
+            http.host,
+            self.http_port,
+            self.settings.workers,
+        )
+        ticker = asyncio.create_task(self._ticker())
+        await self._stop.wait()
+        log.info("shutting down")
+        await self._shutdown()
+        await ticker
+        await runner.cleanup()
+        return 0
+
+    async def _shutdown(self) -> None:
+        for control in self._controls:
+            with contextlib.suppress(OSError):
+                control.send((MSG_STOP,))
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, STOP_TIMEOUT)
+        for process in self._processes:
+            await asyncio.to_thread(process.join, STOP_TIMEOUT)
+            if process.is_alive():
+                process.terminate()
+        # Final deltas sent by the workers before they exited.
+        for worker_id, conn in enumerate(self._delta_conns):
+            try:
+                while conn.poll(0):
+                    self.aggregator.merge(conn.recv(), worker_id)
+            except (EOFError, OSError):
+                pass
+        await asyncio.sleep(0)  # let a thread's last call_soon_threadsafe merge run
+        self.aggregator.tick(time.time())
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return 0
+
+
+def run_service(settings: Settings) -> int:
+    """Run ``serve`` to completion on uvloop when available."""
+    service = Service(settings)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        log.info("uvloop not installed: using the default asyncio loop")
+    return asyncio.run(service.run())

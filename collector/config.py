@@ -1,0 +1,147 @@
+"""``fabricscope serve`` settings: one pydantic model fed by defaults, a TOML file, env, flags.
+
+Precedence, lowest first: defaults < config file (``--config``, TOML, keys = field names) <
+environment (``FABRICSCOPE_<FIELD>``, e.g. ``FABRICSCOPE_SFLOW_BIND``) < command-line flags.
+A bad value is reported as one line naming the field and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "FABRICSCOPE_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; ``str()`` is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BindAddress:
+    """host:port to bind, with its address family."""
+
+    host: str
+    port: int
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        """AF_INET6 for IPv6 literals, else AF_INET."""
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_bind(value: object) -> BindAddress:
+    """Parse ``HOST:PORT`` or ``[IPV6]:PORT``; the host must be an IP literal."""
+    if isinstance(value, BindAddress):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected HOST:PORT")
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+    else:
+        host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT (IPv6: [ADDR]:PORT)")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} out of range")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.inet_pton(family, host)
+    except OSError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    return BindAddress(host, port)
+
+
+Bind = Annotated[BindAddress, BeforeValidator(parse_bind)]
+
+
+class Settings(BaseModel):
+    """Every ``serve`` setting with its default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    sflow_bind: Bind = Field(default=BindAddress("0.0.0.0", 6343))
+    http_bind: Bind = Field(default=BindAddress("0.0.0.0", 8008))
+    topology: Path | None = None
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    rcvbuf_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)
+    per_port_metrics: bool = False
+    agent_timeout: float = Field(default=180.0, gt=0)
+    max_agents: int = Field(default=10_000, ge=1)
+    trim_dscp: int = Field(default=11, ge=-1, le=63)
+    smoothing_seconds: float = Field(default=2.0, gt=0)
+    tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    decoder: str = Field(default="auto", pattern="^(auto|full|fast)$")
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a setting."""
+    return "--" + field.replace("_", "-")
+
+
+def env_of(field: str) -> str:
+    """The environment variable of a setting."""
+    return ENV_PREFIX + field.upper()
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {f: env[env_of(f)] for f in FIELDS if env_of(f) in env}
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    for key in data:
+        if key not in FIELDS:
+            raise SettingsError(f"config file {path}: unknown setting {key!r}")
+    return data
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources and validate; raises ``SettingsError`` with a one-line message."""
+    env = os.environ if env is None else env
+    origin: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(env[ENV_PREFIX + "CONFIG"])
+    if config_file is not None:
+        for key, value in _from_file(config_file).items():
+            values[key], origin[key] = value, f"config file {config_file}"
+    for key, value in _from_env(env).items():
+        values[key], origin[key] = value, env_of(key)
+    for key, value in flags.items():
+        if value is not None and key in FIELDS:
+            values[key], origin[key] = value, flag_of(key)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = origin.get(field, "default")
+        raise SettingsError(f"invalid {field} (from {where}): {message}") from None

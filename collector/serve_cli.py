@@ -1,0 +1,63 @@
+"""``fabricscope serve``: arguments and entry point (registered in ``collector.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from collector.config import FIELDS, Settings, SettingsError, env_of, flag_of, load_settings
+from topology.model import TopologyError
+
+HELP = "receive sFlow over UDP, aggregate AI-fabric metrics, serve them for Prometheus"
+
+_HELP: dict[str, str] = {
+    "sflow_bind": "UDP address for sFlow, HOST:PORT or [IPV6]:PORT (default 0.0.0.0:6343)",
+    "http_bind": "HTTP address for /metrics and /topology/json (default 0.0.0.0:8008)",
+    "topology": "sFlow-RT topology JSON file (reloaded on SIGHUP)",
+    "workers": "receiving processes on SO_REUSEPORT (default: CPU count; 1 = single process)",
+    "rcvbuf_bytes": "SO_RCVBUF to request per socket (default 32 MiB)",
+    "per_port_metrics": "also export per-port series (node/port labels)",
+    "agent_timeout": "seconds without a datagram before an agent is forgotten (default 180)",
+    "max_agents": "agents with their own series at most (default 10000)",
+    "trim_dscp": "DSCP marking trimmed packets, -1 disables (default 11)",
+    "smoothing_seconds": "time constant of the *_per_second gauges (default 2)",
+    "tick_seconds": "how often receivers hand over deltas (default 1)",
+    "decoder": "auto, full or fast (default auto)",
+    "log_level": "debug, info, warning or error (default info)",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The serve flags; each also settable as FABRICSCOPE_<NAME> or in the --config file."""
+    parser.add_argument("--config", type=Path, help="TOML file of settings (keys = flag names)")
+    for field in FIELDS:
+        help_text = f"{_HELP.get(field, '')} [env {env_of(field)}]"
+        if Settings.model_fields[field].annotation is bool:
+            parser.add_argument(flag_of(field), action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(flag_of(field), default=None, help=help_text)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the settings, then serve until SIGTERM/SIGINT."""
+    from collector.app import run_service  # deferred: aiohttp/uvloop only when serving
+
+    flags = {field: getattr(args, field, None) for field in FIELDS}
+    try:
+        settings = load_settings(flags, config_file=args.config)
+    except SettingsError as exc:
+        print(f"fabricscope: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        return run_service(settings)
+    except TopologyError as exc:
+        print(f"fabricscope: error: topology {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"fabricscope: error: {exc}", file=sys.stderr)
+        return 1
