@@ -227,9 +227,16 @@ class Simulation:
 
     def finish(self) -> None:
         """Flush every agent's pending datagram and close the sink (end of the run)."""
+        before = (self._bin.datagrams, self._bin.datagrams_lost)
         for s in list(self._pending):
             self._flush(self.agents[s], self.t)
         self.sink.close()
+        sent = self._bin.datagrams - before[0]
+        lost = self._bin.datagrams_lost - before[1]
+        if self._bin.second > 0 and (sent or lost):
+            # the last datagrams belong to the last (closed) second
+            self._bin.datagrams, self._bin.datagrams_lost = before
+            self.truth.amend_last(sent, lost)
 
     def _close_second(self, nxt: int, on_second: SecondCallback | None) -> None:
         for j, sched in enumerate(self.schedules):

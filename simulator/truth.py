@@ -102,6 +102,16 @@ class Truth:
         self.current = SecondBin(next_second, self.fabric.n_ports, self.n_jobs)
         return d
 
+    def amend_last(self, datagrams: int, lost: int) -> None:
+        """Count datagrams flushed at the very end into the last closed second."""
+        if self.keep and self.seconds:
+            e = self.seconds[-1]["emitted"]
+            e["datagrams"] += datagrams
+            e["lost"] += lost
+        tot = self.totals.setdefault("emitted", {})
+        tot["datagrams"] = tot.get("datagrams", 0) + datagrams
+        tot["lost"] = tot.get("lost", 0) + lost
+
     def _add_totals(self, d: dict[str, Any]) -> None:
         tot = self.totals
         for key in ("edge", "rdma_ops", "ecn", "cnp", "errors", "discards", "emitted"):
