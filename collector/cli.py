@@ -21,6 +21,7 @@ from collector.capture import SFLOW_PORT, CaptureError, CaptureStats, open_sourc
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict, record_format
 from decoders.records import Datagram, RawSample
+from simulator import cli as sim_cli
 
 PROG = "fabricscope"
 
@@ -215,6 +216,10 @@ COMMANDS: list[Command] = [
         _run_decode,
     ),
     Command("serve", serve_cli.HELP, serve_cli.add_arguments, serve_cli.run),
+    Command(
+        "simulate", sim_cli.SIMULATE_HELP, sim_cli.add_simulate_arguments, sim_cli.run_simulate
+    ),
+    Command("demo", sim_cli.DEMO_HELP, sim_cli.add_demo_arguments, sim_cli.run_demo),
 ]
 
 
