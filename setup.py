@@ -1,0 +1,87 @@
+"""Build hook for the optional C build of the decoder fast path.
+
+Project metadata lives in pyproject.toml; this file only adds one extension module:
+``decoders/fastpath.py`` (Cython pure-Python mode) compiled by Cython as ``decoders._fastpath_c``.
+The plain module stays importable as itself, and ``decoders.fast`` chooses between the two.
+
+* Cython comes from ``[build-system] requires``, so ``pip install .`` / ``pip install -e .`` need
+  nothing beyond PyPI and a C compiler.
+* ``FABRICSCOPE_PURE=1`` skips compiling (pure-Python install).
+* Any failure to cythonize or compile (no compiler, no Python headers, no Cython) prints a warning
+  and installs without the extension: the pure module does the same work, only slower.
+* ``FABRICSCOPE_CYTHON_CHECKS=1`` keeps bounds checks in the C build (for fuzzing).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+MODULE = "decoders._fastpath_c"
+SOURCE = "decoders/fastpath.py"
+
+
+def _warn(message: str) -> None:
+    print(f"*** fabricscope: {message}; installing the pure-Python fast path", file=sys.stderr)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "no", "false")
+
+
+def _extensions() -> list[Any]:
+    if _flag("FABRICSCOPE_PURE"):
+        print("fabricscope: FABRICSCOPE_PURE is set, not compiling the fast path", file=sys.stderr)
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        _warn("Cython is not available")
+        return []
+    checks = _flag("FABRICSCOPE_CYTHON_CHECKS")
+    extension = Extension(MODULE, [SOURCE])
+    try:
+        # One .py source: Cython takes the module name from the Extension, so the C module is
+        # decoders._fastpath_c while decoders/fastpath.py stays a plain module.
+        return list(
+            cythonize(
+                [extension],
+                build_dir="build/cython",
+                quiet=True,
+                compiler_directives={
+                    "language_level": 3,
+                    "annotation_typing": False,
+                    "boundscheck": checks,
+                    "wraparound": False,
+                    "initializedcheck": checks,
+                    "cdivision": True,
+                    "warn.unreachable": False,  # the `if cython.compiled` plain-Python branches
+                },
+            )
+        )
+    except Exception as exc:  # a broken Cython must not break the install
+        _warn(f"cythonize failed ({exc})")
+        return []
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that warns instead of failing: the extension is an optional speed-up."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:
+            _warn(f"building the C extension failed ({exc})")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            _warn(f"compiling {ext.name} failed ({exc})")
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
