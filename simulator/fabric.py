@@ -180,8 +180,8 @@ class Fabric:
                 next_spine_port[sp] += 1
                 index = len(self.link_names)
                 name = f"{self.switch_names[leaf]}-{self.switch_names[spine]}"
-                if parallel:
-                    name += f"-{k // n_spines + 1}"
+                if parallel and k >= n_spines:
+                    name += f"-{k // n_spines + 1}"  # the first link of a pair has no suffix
                 self.link_names.append(name)
                 self.link_ports.append((leaf_port, spine_port))
                 self.port_peer[leaf_port] = spine_port

@@ -48,7 +48,6 @@ from simulator.traffic import (
     PTYPES,
     T_ACK,
     T_CNP,
-    T_WRITE_MIDDLE,
     JobSchedule,
     RateState,
     TrafficModel,
@@ -60,7 +59,7 @@ __all__ = ["Simulation"]
 _PACK5 = struct.Struct(">5I").pack_into
 _PACK_U32 = struct.Struct(">I").pack_into
 _PACK_LE32 = struct.Struct("<I").pack_into
-_PACK_EXT = struct.Struct(">I8xI").pack_into
+_PACK_EXT = struct.Struct(">IIII").pack_into  # delay, then 1040's tag and length, then depth
 
 _EV_COUNTERS = 0
 _EV_HOST = 1
@@ -151,6 +150,7 @@ class Simulation:
         self.truth = Truth(fab, len(self.schedules), cfg.start_time, keep=keep_truth)
         self.t = 0.0
         self._pending: dict[int, float] = {}
+        self._last_flush = 0.0
         self._util: dict[int, float] = {}
         self._drop_rates = [(k, r) for k, r in cfg.drop_rates if r > 0]
         self._bin: SecondBin = self.truth.current
@@ -515,6 +515,10 @@ class Simulation:
     # -- emission ------------------------------------------------------------------------------
 
     def _flush(self, ag: Agent, t: float) -> None:
+        # Datagram times never go backwards (events inside a slice are not strictly ordered).
+        if t < self._last_flush:
+            t = self._last_flush
+        self._last_flush = t
         data = ag.finish(t)
         self._pending.pop(ag.index, None)
         b = self._bin
@@ -611,7 +615,7 @@ class Simulation:
                     u = util.get(out_port, 0.0)
                     depth = int(max(0.0, u - 0.7) * 4_000_000)
                     delay = 600 + depth * 8_000_000_000 // max(1, fab.port_speed[out_port])
-                    _PACK_EXT(buf, off + tpl[6], min(delay, 0xFFFFFFFF), depth)
+                    _PACK_EXT(buf, off + tpl[6], min(delay, 0xFFFFFFFF), 1040, 4, depth)
                 ag.n += 1
                 sampled[code & 31] += 1
             n_flow += nev
@@ -748,7 +752,9 @@ class Simulation:
         rng = self._events
         if name == "buffer" and sub >= 0:
             hop = next(h for h in model.paths(self.down)[sub] if h[1] == port or h[2] == port)
-            frame, _, _ = build_frame(model, sub, T_WRITE_MIDDLE, hop[3], hop[4], hop[5], False)
+            prof = model.sub_profile[sub]
+            ptype = max(zip(prof.per_msg, prof.types, strict=True))[1]  # the commonest packet
+            frame, _, _ = build_frame(model, sub, ptype, hop[3], hop[4], hop[5], False)
             return frame, len(frame) + 4
         s = fab.port_switch[port]
         nic = fab.port_nic[port]
