@@ -473,7 +473,7 @@ def run_demo(args: argparse.Namespace) -> int:
     s = sim.fabric.summary()
     print(
         f"fabricscope demo: {s['leaves']} leaves, {s['spines']} spines, {s['nics']} GPU NICs, "
-        f"{config.traffic.collectives[0]} all-reduce every {config.traffic.period:g} s; "
+        f"{config.traffic.collectives[0]} collective every {config.traffic.period:g} s; "
         f"sFlow → udp 127.0.0.1:{args.sflow_port}; topology {topology}",
         file=out,
     )

@@ -183,7 +183,7 @@ class TrafficSpec:
     ecn_kmax: float = 1.5
     ecn_pmax: float = 0.1
     cnp_interval_us: float = 50.0
-    buffer_drop_coef: float = 1e-6
+    buffer_drop_coef: float = 2e-7
 
     def validate(self) -> None:
         """Raise ``ValueError`` with one clear line when a parameter is out of range."""
