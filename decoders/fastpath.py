@@ -436,11 +436,11 @@ def _roce(b: Buffer, p: int, avail: int, out: memoryview, base: int) -> None:
         flags |= _BTH_SE
     if b1 & 0x40:
         flags |= _BTH_M
-    if w2 & 0x80000000:
+    if w2 >> 31:
         flags |= _BTH_FECN
     if w2 & 0x40000000:
         flags |= _BTH_BECN
-    if w3 & 0x80000000:
+    if w3 >> 31:
         flags |= _BTH_ACKREQ
     if _EXT_END[opcode] <= avail:
         flags |= _BTH_COMPLETE
