@@ -659,6 +659,7 @@ def _skip_records(b: Buffer, off: int, end: int, index: int) -> int:
     rbody=cython.Py_ssize_t,
     seen=cython.longlong,
     n=cython.longlong,
+    protocol=cython.longlong,
 )
 @cython.returns(cython.longlong)
 def _flow_sample(
@@ -718,15 +719,16 @@ def _flow_sample(
         if length > end - rbody:
             raise DecodeError("record_length_overrun", off, f"sample[{index}]/record[{i}]")
         if data_format == 1:
-            if length >= 16 and _u32(b, rbody + 12) <= length - 16:
+            n = _u32(b, rbody + 12) if length >= 16 else -1
+            if 0 <= n <= length - 16:
                 if out[base + _HEADER_OFFSET] < 0:
-                    n = _u32(b, rbody + 12)
-                    out[base + _HEADER_PROTOCOL] = _u32(b, rbody)
+                    protocol = _u32(b, rbody)
+                    out[base + _HEADER_PROTOCOL] = protocol
                     out[base + _FRAME_LENGTH] = _u32(b, rbody + 4)
                     out[base + _STRIPPED] = _u32(b, rbody + 8)
                     out[base + _HEADER_OFFSET] = rbody + 16
                     out[base + _HEADER_LENGTH] = n
-                    _packet(b, rbody + 16, n, _u32(b, rbody), out, base)
+                    _packet(b, rbody + 16, n, protocol, out, base)
             else:
                 seen |= _REC_MALFORMED
             seen |= _REC_SAMPLED_HEADER

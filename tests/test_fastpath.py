@@ -549,6 +549,7 @@ def _packet_variants() -> Iterator[tuple[int, bytes]]:
     yield 1, ethernet(0x0800, ipv4(17, udp(4791, ib)), vlans=(10, 20))
     yield 1, ethernet(0x0806, b"\0" * 28)  # ARP
     yield 1, ethernet(0x88A8, struct.pack(">HH", 5, 0x8100) + struct.pack(">HH", 6, 0x0800))
+    yield 1, ethernet(0x9100, struct.pack(">HH", 0xF00D, 0x0800) + ipv4(17, udp(4791, ib)))
     yield 11, ipv4(17, udp(4791, ib))
     yield 12, ipv6(17, udp(4791, ib))
     yield 12, ipv6(6, tcp)
