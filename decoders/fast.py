@@ -91,6 +91,8 @@ from decoders.fastpath import (
     REC_TRANSIT,
     Buffer,
 )
+from decoders.parse import decode_sample
+from decoders.records import Sample
 
 __all__ = [
     "ABSENT",
@@ -166,6 +168,7 @@ __all__ = [
     "addresses",
     "agent_text",
     "compiled_module",
+    "other_samples",
     "scan_datagram",
 ]
 
@@ -207,3 +210,15 @@ scan_datagram = cast("Callable[[Buffer, _pure.FlowRows], int]", _impl.scan_datag
 """Scan one datagram into a ``FlowRows`` (see ``decoders.fastpath.scan_datagram``)."""
 addresses = _pure.addresses
 agent_text = _pure.agent_text
+
+
+def other_samples(data: Buffer, rows: _pure.FlowRows) -> list[Sample]:
+    """Decode the counter, drop and unknown samples the last scan of ``data`` located.
+
+    Same records and errors as ``decode_datagram`` gives for them (the scan has already checked
+    their framing, so this does not raise for a datagram the scan accepted).
+    """
+    buf = data if isinstance(data, bytes) else bytes(data)
+    return [
+        decode_sample(buf, offset, length, fmt, index) for fmt, offset, length, index in rows.others
+    ]

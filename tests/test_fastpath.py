@@ -13,6 +13,8 @@ import contextlib
 import os
 import random
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -404,6 +406,8 @@ def test_basic_rows(impl: ModuleType) -> None:
     assert row[pure.COL_TRANSIT_DELAY] == 800 and row[pure.COL_QUEUE_DEPTH] == 65536
     assert row[pure.COL_BTH_FLAGS] & pure.BTH_M and row[pure.COL_BTH_FLAGS] & pure.BTH_COMPLETE
     assert [o[0] for o in rows.others] == [2, 5]
+    decoded = decode_datagram(data).samples
+    assert fast.other_samples(data, rows) == [decoded[1], decoded[2]]
     assert rows.agent == "10.0.0.1"
     assert rows.column(pure.COL_BTH_DEST_QP) == [0x1234]
     rows.clear()
@@ -435,6 +439,28 @@ def test_column_names_and_switch() -> None:
     assert not pure.is_compiled()
     if _pure_only():
         assert fast.IMPLEMENTATION == "pure"
+
+
+def test_runs_without_cython() -> None:
+    """Cython is a build-time requirement only: the plain module falls back to its shim."""
+    data = datagram([flow_sample([sampled_header_record(roce_frame(0x0C))]), counter_sample()])
+    script = (
+        "import sys; sys.modules['cython'] = None\n"  # makes `import cython` fail
+        "from decoders import fastpath\n"
+        "assert fastpath.cython.__name__ == 'decoders._cython_shim', fastpath.cython\n"
+        "rows = fastpath.FlowRows()\n"
+        f"assert fastpath.scan_datagram(bytes.fromhex('{data.hex()}'), rows) == 1\n"
+        "print(rows.row(0))\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    rows = pure.FlowRows()
+    pure.scan_datagram(data, rows)
+    assert result.stdout.strip() == str(rows.row(0))
 
 
 def test_compiled_is_compiled() -> None:
