@@ -17,7 +17,7 @@ from typing import Any
 from collector.config import Settings
 from collector.delta import Delta
 from collector.listener import ReceiveLoop, kernel_drops
-from collector.pipeline import Pipeline
+from collector.pipeline import Pipeline, choose_decoder
 from collector.state import FabricState, StateSettings
 from topology.index import TopologyIndex
 from topology.model import Topology
@@ -54,7 +54,7 @@ class Receiver:
         index = TopologyIndex(topology[0], topology[1]) if topology is not None else None
         self.resolver = PortResolver(index, max_agents=settings.max_agents * 2)
         self.state = FabricState(self.resolver, state_settings(settings))
-        self.pipeline = Pipeline(self.state)
+        self.pipeline = Pipeline(self.state, fast=choose_decoder(settings.decoder))
         self.control = control
         self.emit = emit
         self.sock = sock

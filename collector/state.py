@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from collector.delta import (
     AgentKey,
@@ -36,7 +37,36 @@ from collector.delta import (
 )
 from collector.families import BUCKETS
 from decoders.drop_reasons import drop_reason_name
+from decoders.fast import (
+    BTH_M,
+    BTH_SE,
+    COL_AETH_SYNDROME,
+    COL_BTH_FLAGS,
+    COL_BTH_OFFSET,
+    COL_BTH_OPCODE,
+    COL_DROPS,
+    COL_DSCP,
+    COL_ECN,
+    COL_FRAME_LENGTH,
+    COL_INPUT_FORMAT,
+    COL_INPUT_VALUE,
+    COL_OUTPUT_FORMAT,
+    COL_OUTPUT_VALUE,
+    COL_QUEUE_DEPTH,
+    COL_RECORDS,
+    COL_RETH_DMA_LENGTH,
+    COL_SAMPLE_POOL,
+    COL_SAMPLING_RATE,
+    COL_SEQUENCE,
+    COL_SOURCE_INDEX,
+    COL_SOURCE_TYPE,
+    COL_TRANSIT_DELAY,
+    NUM_COLUMNS,
+    REC_MALFORMED,
+)
+from decoders.parse import decode_sample
 from decoders.records import (
+    IFINDEX_INTERNAL,
     CounterSample,
     Datagram,
     DropSample,
@@ -314,23 +344,6 @@ class FabricState:
     def _flow_sample(
         self, track: AgentTrack | None, agent: str, sample: FlowSample, now: float
     ) -> None:
-        self.count("samples", ("flow",))
-        source = (sample.source.type << 32) | sample.source.index
-        if track is not None:
-            track.sampling_rate = sample.sampling_rate
-            state = track.flow_sources.get(source)
-            if state is None:
-                track.flow_sources[source] = [sample.sequence, sample.sample_pool, sample.drops]
-            else:
-                last_seq, last_pool, last_drops = state
-                self._sample_gap("flow", last_seq, sample.sequence)
-                generated = (sample.sequence - last_seq) & M32
-                pool = (sample.sample_pool - last_pool) & M32
-                dropped = (sample.drops - last_drops) & M32
-                if 0 < generated <= MAX_SEQUENCE_GAP and dropped <= MAX_SEQUENCE_GAP:
-                    track.pool_delta += pool
-                    track.generated_delta += generated + dropped
-                state[0], state[1], state[2] = sample.sequence, sample.sample_pool, sample.drops
         frame_length = -1
         packet = None
         transit = depth = -1
@@ -349,27 +362,100 @@ class FabricState:
                     frame_length = record.length  # type: ignore[union-attr]
             elif kind is RawRecord:
                 self._raw_record("flow", record)  # type: ignore[arg-type]
-        rate = sample.sampling_rate
+        dscp = ecn = opcode = reth_length = syndrome = -1
+        se_or_m = False
+        if packet is not None:
+            dscp = packet.dscp if packet.dscp is not None else -1
+            ecn = packet.ecn if packet.ecn is not None else -1
+            roce = packet.roce
+            if roce is not None:
+                opcode = roce.bth.opcode
+                se_or_m = roce.bth.solicited_event or roce.bth.mig_req
+                if roce.reth is not None:
+                    reth_length = roce.reth.dma_length
+                if roce.aeth is not None:
+                    syndrome = roce.aeth.syndrome
+        self._count_flow(
+            track,
+            agent,
+            sample.source.type,
+            sample.source.index,
+            sample.sequence,
+            sample.sampling_rate,
+            sample.sample_pool,
+            sample.drops,
+            sample.input.ifindex,
+            sample.output.ifindex,
+            frame_length,
+            dscp,
+            ecn,
+            opcode,
+            se_or_m,
+            reth_length,
+            syndrome,
+            transit,
+            depth,
+        )
+
+    def _count_flow(
+        self,
+        track: AgentTrack | None,
+        agent: str,
+        source_type: int,
+        source_index: int,
+        sequence: int,
+        rate: int,
+        sample_pool: int,
+        drops: int,
+        in_if: int | None,
+        out_if: int | None,
+        frame_length: int,
+        dscp: int,
+        ecn: int,
+        opcode: int,
+        se_or_m: bool,
+        reth_length: int,
+        syndrome: int,
+        transit: int,
+        depth: int,
+    ) -> None:
+        """One flow sample reduced to numbers (-1 = absent), whichever decoder produced them."""
+        self.count("samples", ("flow",))
+        if track is not None:
+            source = (source_type << 32) | source_index
+            track.sampling_rate = rate
+            state = track.flow_sources.get(source)
+            if state is None:
+                track.flow_sources[source] = [sequence, sample_pool, drops]
+            else:
+                last_seq, last_pool, last_drops = state
+                self._sample_gap("flow", last_seq, sequence)
+                generated = (sequence - last_seq) & M32
+                pool = (sample_pool - last_pool) & M32
+                dropped = (drops - last_drops) & M32
+                if 0 < generated <= MAX_SEQUENCE_GAP and dropped <= MAX_SEQUENCE_GAP:
+                    track.pool_delta += pool
+                    track.generated_delta += generated + dropped
+                state[0], state[1], state[2] = sequence, sample_pool, drops
         if rate <= 0:
             self.count("flow_samples_skipped", ("zero_sampling_rate",))
             return
+        resolve = self.resolver.resolve
         if transit >= 0 or depth >= 0:
-            out_if = sample.output.ifindex
-            out_info = self.resolver.resolve(agent, out_if) if out_if is not None else None
+            out_info = resolve(agent, out_if) if out_if is not None else None
             out_labels = _ROLE_LABELS[out_info.role if out_info is not None else UNMAPPED]
             if transit >= 0:
                 seconds = (transit if transit != TRANSIT_SATURATED else 2**32) * 1e-9
                 self._observe("transit_delay_seconds", out_labels, seconds, rate)
             if depth >= 0:
                 self._observe("egress_queue_depth_bytes", out_labels, float(depth), rate)
-        in_if = sample.input.ifindex
-        if in_if is None or sample.source.type != 0 or sample.source.index != in_if:
+        if in_if is None or source_type != 0 or source_index != in_if:
             self.count("flow_samples_skipped", ("not_ingress",))
             return
         if frame_length < 0:
             self.count("flow_samples_skipped", ("no_header",))
             return
-        info = self.resolver.resolve(agent, in_if)
+        info = resolve(agent, in_if)
         if info is None:
             role = UNMAPPED
             if self.resolver.index is not None:
@@ -384,24 +470,79 @@ class FabricState:
         if role == "edge":
             self.count("fabric_ingress_bytes", (), frame_length * rate)
             self.count("fabric_ingress_frames", (), rate)
-        if packet is None:
-            return
-        if self.settings.trim_dscp >= 0 and packet.dscp == self.settings.trim_dscp:
+        if self.settings.trim_dscp >= 0 and dscp == self.settings.trim_dscp:
             self.count("trimmed_packets", role_labels, rate)
-        roce = packet.roce
-        if roce is None:
+        if opcode < 0:
             return
-        bth = roce.bth
-        self.count("rocev2_operations", (role, operation_label_of(bth.opcode)), rate)
-        if packet.ecn == 3:
+        self.count("rocev2_operations", (role, operation_label_of(opcode)), rate)
+        if ecn == 3:
             self.count("ecn_ce_packets", role_labels, rate)
-        if bth.opcode == CNP_OPCODE and not bth.solicited_event and not bth.mig_req:
+        if opcode == CNP_OPCODE and not se_or_m:
             self.count("cnp_packets", role_labels, rate)
-        if roce.reth is not None:
+        if reth_length >= 0:
             self.count("rdma_operations", role_labels, rate)
-            self.count("rdma_bytes", role_labels, roce.reth.dma_length * rate)
-        if roce.aeth is not None:
-            self._aeth(role, roce.aeth.syndrome, rate)
+            self.count("rdma_bytes", role_labels, reth_length * rate)
+        if syndrome >= 0:
+            self._aeth(role, syndrome, rate)
+
+    # -----------------------------------------------------------------------------------------
+    # Fast path: flow samples as int64 rows, other samples decoded one by one
+
+    def apply_rows(self, rows: Any, data: bytes | memoryview, now: float) -> None:
+        """Fold one datagram scanned by ``decoders.fast.scan_datagram`` (a ``FlowRows``) in."""
+        agent = rows.agent
+        if agent is None:
+            agent = "unknown"
+        self.count("datagrams")
+        track = self._track(agent, rows.sub_agent, rows.sequence, rows.uptime_ms, now)
+        values = rows.storage
+        for i in range(rows.count):
+            b = i * NUM_COLUMNS
+            records = values[b + COL_RECORDS]
+            if records & REC_MALFORMED:
+                self.count("malformed_records", ("flow", "record_truncated"))
+            in_if = values[b + COL_INPUT_VALUE]
+            out_if = values[b + COL_OUTPUT_VALUE]
+            opcode = values[b + COL_BTH_OPCODE] if values[b + COL_BTH_OFFSET] >= 0 else -1
+            self._count_flow(
+                track,
+                agent,
+                values[b + COL_SOURCE_TYPE],
+                values[b + COL_SOURCE_INDEX],
+                values[b + COL_SEQUENCE],
+                values[b + COL_SAMPLING_RATE],
+                values[b + COL_SAMPLE_POOL],
+                values[b + COL_DROPS],
+                in_if
+                if values[b + COL_INPUT_FORMAT] == 0 and 0 < in_if != IFINDEX_INTERNAL
+                else None,
+                out_if
+                if values[b + COL_OUTPUT_FORMAT] == 0 and 0 < out_if != IFINDEX_INTERNAL
+                else None,
+                values[b + COL_FRAME_LENGTH],
+                values[b + COL_DSCP],
+                values[b + COL_ECN],
+                opcode,
+                bool(values[b + COL_BTH_FLAGS] & (BTH_SE | BTH_M)) if opcode >= 0 else False,
+                values[b + COL_RETH_DMA_LENGTH],
+                values[b + COL_AETH_SYNDROME],
+                values[b + COL_TRANSIT_DELAY],
+                values[b + COL_QUEUE_DEPTH],
+            )
+        if not rows.others:
+            return
+        buf = bytes(data)
+        for data_format, offset, length, index in rows.others:
+            sample = decode_sample(buf, offset, length, data_format, index)
+            kind = type(sample)
+            if kind is CounterSample:
+                self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
+            elif kind is DropSample:
+                self._drop_sample(track, agent, sample)  # type: ignore[arg-type]
+            elif kind is FlowSample:
+                self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
+            else:
+                self._raw_sample(sample)  # type: ignore[arg-type]
 
     def _aeth(self, role: str, syndrome: int, rate: int) -> None:
         if syndrome & 0x80:

@@ -23,6 +23,7 @@ from tests.fabric_builders import (
     if_counters,
     names,
     roce_header,
+    wire,
     write_first,
 )
 from topology import PortResolver, TopologyIndex, parse_topology
@@ -318,3 +319,30 @@ def test_aggregator_credit_window() -> None:
     assert gauges["aeth_credits_max"][("edge",)] == 48
     aggregator.tick(10.0)
     assert "aeth_credits_avg" not in aggregator.snapshot().gauges
+
+
+def test_fast_path_rows_give_the_same_delta_as_the_full_decoder() -> None:
+    from collector.pipeline import Pipeline
+
+    samples = (
+        flow(1, LEAF1_EDGE, (write_first(65536),), rate=100),
+        flow(2, LEAF1_EDGE, (roce_header(RC_SEND_ONLY, ecn=3, dscp=11),), rate=7),
+        flow(3, LEAF1_EDGE, (cnp(),), rate=100),
+        flow(4, LEAF1_CORE, (ack(48),), rate=100),
+        flow(5, LEAF1_EDGE, (ack(kind="NAK", value="PSN_SEQUENCE_ERROR"),), rate=3),
+        flow(6, LEAF1_EDGE, (roce_header(), ExtendedTransit(2_000)), rate=50, output=3),
+        flow(7, LEAF1_EDGE, (roce_header(),), source=9),
+        counters(1, LEAF1_EDGE, (if_counters(LEAF1_EDGE, in_octets=5),)),
+        drop(1, 258, (ExtendedLinuxDropReason("NO_SOCKET"),)),
+    )
+    payloads = [wire(datagram(LEAF1, seq, samples)) for seq in (1, 2, 4)]
+    results = []
+    for fast in (False, True):
+        state = _state()
+        pipeline = Pipeline(state, fast=fast)
+        for t, payload in enumerate(payloads):
+            pipeline.handle(memoryview(payload), float(t))
+        pipeline.handle(b"\x00\x00\x00\x05junk", 9.0)
+        delta = state.drain(10.0)
+        results.append((delta.counters, delta.histograms, delta.credits, delta.agents))
+    assert results[0] == results[1]
