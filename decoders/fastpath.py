@@ -2,10 +2,10 @@
 """Fast sFlow v5 scan: flow samples → rows of int64 columns; other samples located, not decoded.
 
 One source, two builds. This file is Cython "pure Python mode": run as it is, it is an ordinary
-Python module (``decoders.fastpath``); ``setup.py`` also compiles a copy of it to C as
-``decoders._fastpath_c``. ``decoders.fast`` picks one (see there). Annotations are for mypy only
-(``annotation_typing=False``); the C types come from the ``cython.locals``/``cython.declare``
-declarations.
+Python module (``decoders.fastpath``); ``setup.py`` also has Cython compile this same file to C
+under another module name, ``decoders._fastpath_c``. ``decoders.fast`` picks one (see there).
+Annotations are for mypy only (``annotation_typing=False``); the C types come from the
+``cython.locals``/``cython.declare`` declarations.
 
 What a scan does, per datagram:
 
