@@ -1,8 +1,10 @@
-"""Build hook for the optional C build of the decoder fast path.
+"""Build hook for the optional C builds of the decoder fast path and the flow accounting.
 
-Project metadata lives in pyproject.toml; this file only adds one extension module:
-``decoders/fastpath.py`` (Cython pure-Python mode) compiled by Cython as ``decoders._fastpath_c``.
-The plain module stays importable as itself, and ``decoders.fast`` chooses between the two.
+Project metadata lives in pyproject.toml; this file only adds two extension modules, each one
+``.py`` source in Cython pure-Python mode compiled under another name:
+``decoders/fastpath.py`` as ``decoders._fastpath_c`` (``decoders.fast`` chooses between the two)
+and ``collector/_accounting.py`` as ``collector._accounting_c`` (``collector._accounting_select``
+chooses). The plain modules stay importable as themselves.
 
 * Cython comes from ``[build-system] requires``, so ``pip install .`` / ``pip install -e .`` need
   nothing beyond PyPI and a C compiler.
@@ -21,12 +23,17 @@ from typing import Any
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULE = "decoders._fastpath_c"
-SOURCE = "decoders/fastpath.py"
+# (compiled module, its one pure-Python-mode source)
+MODULES = (
+    ("decoders._fastpath_c", "decoders/fastpath.py"),
+    ("collector._accounting_c", "collector/_accounting.py"),
+)
 
 
 def _warn(message: str) -> None:
-    print(f"*** fabricscope: {message}; installing the pure-Python fast path", file=sys.stderr)
+    print(
+        f"*** fabricscope: {message}; installing the pure-Python modules instead", file=sys.stderr
+    )
 
 
 def _flag(name: str) -> bool:
@@ -35,7 +42,7 @@ def _flag(name: str) -> bool:
 
 def _extensions() -> list[Any]:
     if _flag("FABRICSCOPE_PURE"):
-        print("fabricscope: FABRICSCOPE_PURE is set, not compiling the fast path", file=sys.stderr)
+        print("fabricscope: FABRICSCOPE_PURE is set, not compiling the C modules", file=sys.stderr)
         return []
     try:
         from Cython.Build import cythonize
@@ -43,13 +50,14 @@ def _extensions() -> list[Any]:
         _warn("Cython is not available")
         return []
     checks = _flag("FABRICSCOPE_CYTHON_CHECKS")
-    extension = Extension(MODULE, [SOURCE])
+    extensions = [Extension(module, [source]) for module, source in MODULES]
     try:
-        # One .py source: Cython takes the module name from the Extension, so the C module is
-        # decoders._fastpath_c while decoders/fastpath.py stays a plain module.
+        # One .py source each: Cython takes the module name from the Extension, so the C module
+        # is decoders._fastpath_c while decoders/fastpath.py stays a plain module (same for the
+        # accounting).
         return list(
             cythonize(
-                [extension],
+                extensions,
                 build_dir="build/cython",
                 quiet=True,
                 compiler_directives={

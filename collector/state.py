@@ -25,6 +25,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector._accounting import FlowAccounting as FlowAccountingType
+from collector._accounting_select import FlowAccounting
 from collector.delta import (
     AgentKey,
     AgentStatus,
@@ -38,31 +40,12 @@ from collector.delta import (
 from collector.families import BUCKETS
 from decoders.drop_reasons import drop_reason_name
 from decoders.fast import (
-    BTH_M,
-    BTH_SE,
-    COL_AETH_SYNDROME,
-    COL_BTH_FLAGS,
-    COL_BTH_OFFSET,
-    COL_BTH_OPCODE,
-    COL_DROPS,
-    COL_DSCP,
-    COL_ECN,
-    COL_FRAME_LENGTH,
-    COL_INPUT_FORMAT,
-    COL_INPUT_VALUE,
     COL_OUTPUT_FORMAT,
     COL_OUTPUT_VALUE,
     COL_QUEUE_DEPTH,
-    COL_RECORDS,
-    COL_RETH_DMA_LENGTH,
-    COL_SAMPLE_POOL,
     COL_SAMPLING_RATE,
-    COL_SEQUENCE,
-    COL_SOURCE_INDEX,
-    COL_SOURCE_TYPE,
     COL_TRANSIT_DELAY,
     NUM_COLUMNS,
-    REC_MALFORMED,
 )
 from decoders.parse import decode_sample
 from decoders.records import (
@@ -193,12 +176,22 @@ def _bucket_index(bounds: tuple[float, ...], value: float) -> int:
 class FabricState:
     """Per-receiver state; see the module docstring for the semantics."""
 
-    def __init__(self, resolver: PortResolver, settings: StateSettings | None = None) -> None:
+    def __init__(
+        self,
+        resolver: PortResolver,
+        settings: StateSettings | None = None,
+        accounting: FlowAccountingType | None = None,
+    ) -> None:
         self.resolver = resolver
         self.settings = settings or StateSettings()
         self._agents: dict[AgentKey, AgentTrack] = {}
         self._probation: OrderedDict[AgentKey, AgentTrack] = OrderedDict()
         self._label_values: dict[str, set[str]] = {}
+        self._accounting = (
+            accounting
+            if accounting is not None
+            else FlowAccounting(self.settings.trim_dscp, self.settings.per_port)
+        )
         self._new_period()
 
     # -----------------------------------------------------------------------------------------
@@ -218,6 +211,12 @@ class FabricState:
         if series is None:
             series = self._counters[family] = {}
         series[labels] = series.get(labels, 0.0) + value
+
+    def _add_credits(self, role: str, count: int, total: float, low: float, high: float) -> None:
+        stats = self._credits.get(role)
+        if stats is None:
+            stats = self._credits[role] = CreditStats()
+        stats.add(CreditStats(count, total, low, high))
 
     def _observe(self, family: str, labels: Labels, value: float, weight: float) -> None:
         series = self._histograms.get(family)
@@ -397,6 +396,17 @@ class FabricState:
             depth,
         )
 
+    def _flow_histograms(
+        self, agent: str, out_if: int | None, rate: int, transit: int, depth: int
+    ) -> None:
+        out_info = self.resolver.resolve(agent, out_if) if out_if is not None else None
+        out_labels = _ROLE_LABELS[out_info.role if out_info is not None else UNMAPPED]
+        if transit >= 0:
+            seconds = (transit if transit != TRANSIT_SATURATED else 2**32) * 1e-9
+            self._observe("transit_delay_seconds", out_labels, seconds, rate)
+        if depth >= 0:
+            self._observe("egress_queue_depth_bytes", out_labels, float(depth), rate)
+
     def _count_flow(
         self,
         track: AgentTrack | None,
@@ -440,22 +450,15 @@ class FabricState:
         if rate <= 0:
             self.count("flow_samples_skipped", ("zero_sampling_rate",))
             return
-        resolve = self.resolver.resolve
         if transit >= 0 or depth >= 0:
-            out_info = resolve(agent, out_if) if out_if is not None else None
-            out_labels = _ROLE_LABELS[out_info.role if out_info is not None else UNMAPPED]
-            if transit >= 0:
-                seconds = (transit if transit != TRANSIT_SATURATED else 2**32) * 1e-9
-                self._observe("transit_delay_seconds", out_labels, seconds, rate)
-            if depth >= 0:
-                self._observe("egress_queue_depth_bytes", out_labels, float(depth), rate)
+            self._flow_histograms(agent, out_if, rate, transit, depth)
         if in_if is None or source_type != 0 or source_index != in_if:
             self.count("flow_samples_skipped", ("not_ingress",))
             return
         if frame_length < 0:
             self.count("flow_samples_skipped", ("no_header",))
             return
-        info = resolve(agent, in_if)
+        info = self.resolver.resolve(agent, in_if)
         if info is None:
             role = UNMAPPED
             if self.resolver.index is not None:
@@ -489,46 +492,17 @@ class FabricState:
     # Fast path: flow samples as int64 rows, other samples decoded one by one
 
     def apply_rows(self, rows: Any, data: bytes | memoryview, now: float) -> None:
-        """Fold one datagram scanned by ``decoders.fast.scan_datagram`` (a ``FlowRows``) in."""
+        """Fold one datagram scanned by ``decoders.fast.scan_datagram`` (a ``FlowRows``) in.
+
+        The flow rows go to the flow accounting (``collector._accounting``: numeric arrays, the
+        state's dicts touched once per drain), which calls back ``row_histograms`` and
+        ``port_ingress`` for what the arrays do not hold.
+        """
         agent = rows.agent
         if agent is None:
             agent = "unknown"
-        self.count("datagrams")
         track = self._track(agent, rows.sub_agent, rows.sequence, rows.uptime_ms, now)
-        values = rows.storage
-        for i in range(rows.count):
-            b = i * NUM_COLUMNS
-            records = values[b + COL_RECORDS]
-            if records & REC_MALFORMED:
-                self.count("malformed_records", ("flow", "record_truncated"))
-            in_if = values[b + COL_INPUT_VALUE]
-            out_if = values[b + COL_OUTPUT_VALUE]
-            opcode = values[b + COL_BTH_OPCODE] if values[b + COL_BTH_OFFSET] >= 0 else -1
-            self._count_flow(
-                track,
-                agent,
-                values[b + COL_SOURCE_TYPE],
-                values[b + COL_SOURCE_INDEX],
-                values[b + COL_SEQUENCE],
-                values[b + COL_SAMPLING_RATE],
-                values[b + COL_SAMPLE_POOL],
-                values[b + COL_DROPS],
-                in_if
-                if values[b + COL_INPUT_FORMAT] == 0 and 0 < in_if != IFINDEX_INTERNAL
-                else None,
-                out_if
-                if values[b + COL_OUTPUT_FORMAT] == 0 and 0 < out_if != IFINDEX_INTERNAL
-                else None,
-                values[b + COL_FRAME_LENGTH],
-                values[b + COL_DSCP],
-                values[b + COL_ECN],
-                opcode,
-                bool(values[b + COL_BTH_FLAGS] & (BTH_SE | BTH_M)) if opcode >= 0 else False,
-                values[b + COL_RETH_DMA_LENGTH],
-                values[b + COL_AETH_SYNDROME],
-                values[b + COL_TRANSIT_DELAY],
-                values[b + COL_QUEUE_DEPTH],
-            )
+        self._accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
         if not rows.others:
             return
         buf = bytes(data)
@@ -543,6 +517,26 @@ class FabricState:
                 self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
             else:
                 self._raw_sample(sample)  # type: ignore[arg-type]
+
+    def row_histograms(self, values: Any, i: int, agent: str) -> None:
+        """Transit delay and queue depth of flow row ``i`` (a hook of the flow accounting)."""
+        b = i * NUM_COLUMNS
+        out_if = values[b + COL_OUTPUT_VALUE]
+        self._flow_histograms(
+            agent,
+            out_if
+            if values[b + COL_OUTPUT_FORMAT] == 0 and 0 < out_if != IFINDEX_INTERNAL
+            else None,
+            values[b + COL_SAMPLING_RATE],
+            values[b + COL_TRANSIT_DELAY],
+            values[b + COL_QUEUE_DEPTH],
+        )
+
+    def port_ingress(self, agent: str, in_if: int, frame_length: int, rate: int) -> None:
+        """Per-port ingress bytes of a mapped port (a hook of the flow accounting)."""
+        info = self.resolver.resolve(agent, in_if)
+        if info is not None:
+            self.count("port_ingress_bytes", (info.node, info.port, info.role), frame_length * rate)
 
     def _aeth(self, role: str, syndrome: int, rate: int) -> None:
         if syndrome & 0x80:
@@ -583,10 +577,15 @@ class FabricState:
                 interfaces.append(record)  # type: ignore[arg-type]
             elif kind is PortName:
                 if sample.source.type == 0 and track is not None:
-                    self.resolver.learn_port_name(agent, sample.source.index, record.name)  # type: ignore[union-attr]
+                    name = record.name  # type: ignore[union-attr]
+                    if self.resolver.port_name(agent, sample.source.index) != name:
+                        self.resolver.learn_port_name(agent, sample.source.index, name)
+                        self._accounting.forget(agent)  # its cached roles may change
             elif kind is HostDescription:
-                if track is not None and record.hostname:  # type: ignore[union-attr]
-                    self.resolver.learn_hostname(agent, record.hostname)  # type: ignore[union-attr]
+                hostname = record.hostname  # type: ignore[union-attr]
+                if track is not None and hostname and self.resolver.hostname(agent) != hostname:
+                    self.resolver.learn_hostname(agent, hostname)
+                    self._accounting.forget(agent)  # its cached roles may change
             elif kind is RawRecord:
                 self._raw_record("counter", record)  # type: ignore[arg-type]
         for counters in interfaces:
@@ -753,9 +752,11 @@ class FabricState:
                 self._expired_ports.extend((key[0], ifindex) for ifindex in track.ports)
                 if not any(k[0] == key[0] for k in self._agents):
                     self.resolver.forget(key[0])
+                    self._accounting.forget(key[0])
 
     def drain(self, now: float) -> Delta:
         """Everything accumulated since the last drain; starts a new period."""
+        self._accounting.flush(self.count, self._add_credits)
         for key, track in self._agents.items():
             if not track.dirty:
                 continue
