@@ -119,6 +119,8 @@ class Fabric:
         """Generate the fabric described by ``spec`` (validated)."""
         spec.validate()
         self.spec = spec
+        self._switch_macs: dict[int, bytes] = {}
+        self._nic_macs: dict[int, bytes] = {}
         self.ipv6_agents = ":" in spec.agent_base
         self.ipv6_hosts = ":" in spec.host_base
         n_leaves, n_spines, uplinks = spec.leaves, spec.spines, spec.uplinks
@@ -263,12 +265,18 @@ class Fabric:
         raise ValueError(f"switch {node} has no port {name!r}")
 
     def switch_mac(self, s: int) -> bytes:
-        """A locally administered MAC for switch ``s``."""
-        return bytes((0x02, 0x5F, 0x00)) + s.to_bytes(3, "big")
+        """A locally administered MAC for switch ``s`` (one shared bytes object per switch)."""
+        mac = self._switch_macs.get(s)
+        if mac is None:
+            mac = self._switch_macs[s] = bytes((0x02, 0x5F, 0x00)) + s.to_bytes(3, "big")
+        return mac
 
     def nic_mac(self, n: int) -> bytes:
-        """A locally administered MAC for NIC ``n``."""
-        return bytes((0x02, 0x6E, 0x00)) + n.to_bytes(3, "big")
+        """A locally administered MAC for NIC ``n`` (one shared bytes object per NIC)."""
+        mac = self._nic_macs.get(n)
+        if mac is None:
+            mac = self._nic_macs[n] = bytes((0x02, 0x6E, 0x00)) + n.to_bytes(3, "big")
+        return mac
 
     def uplinks_of(self, leaf: int) -> list[int]:
         """The leaf's uplink ports (global indices)."""

@@ -183,11 +183,11 @@ class PcapSink(DatagramSink):
         udp0 = _UDP.pack(sport, self._port, ulen, 0)
         if v6:
             pseudo = addrs + struct.pack(">IxxxB", ulen, 17)
-            csum = checksum(pseudo, udp0, data) or 0xFFFF
+            csum = checksum(pseudo + udp0 + data) or 0xFFFF
             ip = _IPV6.pack(0x60000000, ulen, 17, 64, addrs[:16], addrs[16:])
         else:
             pseudo = addrs + struct.pack(">xBH", 17, ulen)
-            csum = checksum(pseudo, udp0, data) or 0xFFFF
+            csum = checksum(pseudo + udp0 + data) or 0xFFFF
             ident = self._ident.get(agent.index, 0)
             self._ident[agent.index] = (ident + 1) & 0xFFFF
             hdr = _IPV4.pack(0x45, 0, 20 + ulen, ident, 0x4000, 64, 17, 0, addrs[:4], addrs[4:])

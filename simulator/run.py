@@ -136,6 +136,7 @@ class Simulation:
         self.edge_ports = [p for p in range(n) if fab.port_role[p] == EDGE]
         self.sub_psn = [setup.randrange(1 << 24) for _ in range(self.model.n_subs)]
         self.sub_carry = [[0.0] * len(prof.types) for prof in self.model.sub_profile]
+        self._types_of = [prof.types for prof in self.model.sub_profile]
         self._ce_carry: dict[int, float] = {}
         self._recv_carry: dict[int, float] = {}
         self._drop_carry: dict[str, float] = {}
@@ -292,6 +293,7 @@ class Simulation:
         cells: dict[int, list[int]] = {}
         cums: dict[int, list[int]] = {}
         sub_tot: dict[int, int] = {}
+        sub_cum: dict[int, list[int]] = {}
         ce_prob: dict[int, float] = {}
         monitored = [ag.monitored for ag in self.agents]
         sub_profile, sub_carry = model.sub_profile, self.sub_carry
@@ -319,6 +321,12 @@ class Simulation:
             if not tot:
                 continue
             sub_tot[s] = tot
+            acc = 0
+            cum_types: list[int] = []
+            for k in counts:
+                acc += k
+                cum_types.append(acc)
+            sub_cum[s] = cum_types
             edge_bytes += byt
             edge_frames += tot
             cnp = counts[prof.cnp_index] if prof.cnp_index >= 0 else 0
@@ -356,23 +364,16 @@ class Simulation:
                     if m:
                         ce_prob[key] = m / eligible
                         ecn_ingress += m
-                run = port_tot[pin]
+                run = port_tot[pin] + tot
+                port_tot[pin] = run
                 if monitored[hop[0]]:
                     cl = cells.get(pin)
                     if cl is None:
-                        cl = cells[pin] = []
-                        cu = cums[pin] = []
+                        cells[pin] = [(s << 3) | k_hop]
+                        cums[pin] = [run]
                     else:
-                        cu = cums[pin]
-                    code = (s << 8) | (k_hop << 5)
-                    for i, k in enumerate(counts):
-                        if k:
-                            run += k
-                            cl.append(code | ptypes[i])
-                            cu.append(run)
-                    port_tot[pin] = run
-                else:
-                    port_tot[pin] = run + tot
+                        cl.append((s << 3) | k_hop)
+                        cums[pin].append(run)
             if ce_recv[s] > 0.0 and eligible:
                 x = recv_carry.get(s, 0.0) + ce_recv[s] * eligible
                 m = int(x)
@@ -415,9 +416,12 @@ class Simulation:
             if lk is None:
                 lk = lk_cache[rate] = _log_keep(rate)
             scale = T / (tot * dt)
+            half = 0.5 * scale
+            last = nb - 1
             pos = sk - 1
             while pos < tot:
-                bucket = flow_buckets[min(nb - 1, int((pos + 0.5) * scale))]
+                bi = int(pos * scale + half)
+                bucket = flow_buckets[bi if bi < last else last]
                 bucket.append(p)
                 bucket.append(pos)
                 pos += 1 + int(log(1.0 - rnd()) / lk)
@@ -430,7 +434,7 @@ class Simulation:
 
         epoch = (t0, T, port_tot, in_bytes, out_frames, out_bytes)
         self._emit(t0, t1, nb, dt, flow_buckets, other_buckets, cells, cums, port_tot, sub_tot,
-                   ce_prob, paths, epoch)  # fmt: skip
+                   sub_cum, ce_prob, paths, epoch)  # fmt: skip
 
         # Errors on the error ports (FCS), then the cumulative counters.
         for p in self.error_ports:
@@ -498,14 +502,7 @@ class Simulation:
             k = int(x)
             self._buffer_carry[p] = x - k
             if k:
-                subs = [
-                    s
-                    for s in rs.active
-                    if s in sub_tot
-                    and self.model.sub_profile[s].roce
-                    and self.model.sub_data[s]
-                    and any(h[2] == p for h in rs.paths[s])
-                ]
+                subs = [s for s in rs.dropping.get(p, ()) if s in sub_tot]
                 for _ in range(k):
                     s = subs[rng.randrange(len(subs))] if subs else -1
                     events.append((t0 + rng.random() * T, _EV_BUFFER_DROP, (p, s)))
@@ -548,6 +545,7 @@ class Simulation:
         cums: dict[int, list[int]],
         port_tot: list[int],
         sub_tot: dict[int, int],
+        sub_cum: dict[int, list[int]],
         ce_prob: dict[int, float],
         paths: list[Any],
         epoch: tuple[float, float, list[int], list[int], list[int], list[int]],
@@ -560,6 +558,7 @@ class Simulation:
         tbuild = self.templates.build
         port_rate, source_id, pool, fseq = self.port_rate, self.source_id, self.pool, self.fseq
         sub_psn = self.sub_psn
+        types_of = self._types_of
         dsize = cfg.datagram_size
         pending = self._pending
         flush = self._flush
@@ -581,16 +580,24 @@ class Simulation:
                 t = tb0 + j * step
                 ag = agents[port_switch[p]]
                 tot = port_tot[p]
-                i = bisect_right(cums[p], int(rnd() * tot))
-                code = cells[p][i]
-                s = code >> 8
+                # One draw picks the packet: the cell (subflow, hop) by cumulative counts,
+                # then the type from the position left inside that cell.
+                cu = cums[p]
+                r = int(rnd() * tot)
+                i = bisect_right(cu, r)
+                if i:
+                    r -= cu[i - 1]
+                cell = cells[p][i]
+                s = cell >> 3
+                ptype = types_of[s][bisect_right(sub_cum[s], r)]
+                code = (s << 8) | ((cell & 7) << 5) | ptype
                 key = code << 1
-                cp = ce_prob.get(code >> 5)
-                if cp is not None and (code & 31) != T_CNP and rnd() < cp:
+                cp = ce_prob.get(cell)
+                if cp is not None and ptype != T_CNP and rnd() < cp:
                     key |= 1
                 tpl = tget(key)
                 if tpl is None:
-                    tpl = tbuild(key, paths[s][(code >> 5) & 7], port_rate[p])
+                    tpl = tbuild(key, paths[s][cell & 7], port_rate[p])
                 data = tpl[0]
                 buf = ag.buf
                 if ag.n == 0:
@@ -611,13 +618,13 @@ class Simulation:
                         crc = crc32(tpl[5], crc32(word.to_bytes(4, "big"), tpl[4]))
                         _PACK_LE32(buf, off + tpl[3], crc)
                 if tpl[6] >= 0:
-                    out_port = paths[s][(code >> 5) & 7][2]
+                    out_port = paths[s][cell & 7][2]
                     u = util.get(out_port, 0.0)
                     depth = int(max(0.0, u - 0.7) * 4_000_000)
                     delay = 600 + depth * 8_000_000_000 // max(1, fab.port_speed[out_port])
                     _PACK_EXT(buf, off + tpl[6], min(delay, 0xFFFFFFFF), 1040, 4, depth)
                 ag.n += 1
-                sampled[code & 31] += 1
+                sampled[ptype] += 1
             n_flow += nev
             for item in other_buckets[bi]:
                 self._emit_other(item, epoch)

@@ -166,7 +166,7 @@ class TemplateCache:
         model: TrafficModel,
         header_bytes: int,
         flow_extensions: bool,
-        limit: int = 200_000,
+        limit: int = 100_000,
     ) -> None:
         """Templates for ``model``'s subflows with sampled headers of ``header_bytes``."""
         self.model = model

@@ -373,6 +373,7 @@ class RateState:
     utilisation: dict[int, float]  # egress port → offered / capacity (ports with traffic)
     drops_pps: dict[int, float]  # egress port → buffer drops/s (congested ports)
     paths: list[list[Hop]]
+    dropping: dict[int, list[int]]  # congested egress port → RoCE data subflows through it
 
 
 class TrafficModel:
@@ -648,7 +649,14 @@ class TrafficModel:
             for p, u in util.items()
             if u > 1.0
         }
-        return RateState(active, rates, ce, ce_recv, util, drops, paths)
+        dropping: dict[int, list[int]] = {p: [] for p in drops}
+        for s in active:
+            if self.sub_data[s] and self.sub_profile[s].roce:
+                for hop in paths[s]:
+                    through = dropping.get(hop[2])
+                    if through is not None:
+                        through.append(s)
+        return RateState(active, rates, ce, ce_recv, util, drops, paths, dropping)
 
     def credits(self, sub: int) -> int:
         """AETH credits advertised by the ACKs of ``sub``."""

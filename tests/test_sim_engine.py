@@ -229,7 +229,7 @@ def test_faults() -> None:
         parse_fault(f)
         for f in (
             "restart:leaf2@1.5",
-            "loss:0.2@1+1",
+            "loss:0.2@2+0.9",
             "linkdown:leaf1-spine1@0.5+1",
             "unmonitored:spine2",
             "samplingrate:leaf3=5000",
