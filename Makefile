@@ -17,8 +17,8 @@ $(BIN)/fabricscope: pyproject.toml setup.py
 
 venv: $(BIN)/fabricscope ## Create .venv with fabricscope (compiled fast path) and the dev tools
 
-run: venv ## Set up and run fabricscope on the bundled example
-	$(BIN)/fabricscope decode --summary examples/rocev2-fabric.pcap
+run: venv ## Set up and run the collector fed by a small simulated fabric (Ctrl+C stops)
+	$(BIN)/fabricscope demo
 
 lint: venv ## ruff (lint + format check) and mypy (strict on decoders/ and topology/)
 	$(BIN)/ruff check .
