@@ -15,12 +15,10 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -90,40 +88,43 @@ def _child(kind: str, arg: str) -> dict[str, float]:
     raise SystemExit(f"unknown child kind {kind}")
 
 
+_RECEIVER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+s.bind(("127.0.0.1", 0))
+s.settimeout(1.0)
+print(s.getsockname()[1], flush=True)
+buf = bytearray(65535)
+n = 0
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        s.recv_into(buf)
+        n += 1
+    except TimeoutError:
+        if n:
+            break
+print(n, flush=True)
+"""
+
+
 def _udp(target: float) -> dict[str, float]:
-    """Send paced datagrams to a loopback receiver thread; report the achieved rates."""
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
-    rx.bind(("127.0.0.1", 0))
-    rx.settimeout(0.2)
-    port = rx.getsockname()[1]
-    got = [0]
-    stop = threading.Event()
-    deadline = time.monotonic() + 120
-
-    def receive() -> None:
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                rx.recv(65535)
-                got[0] += 1
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=receive, daemon=True)
-    thread.start()
+    """Send paced datagrams to a loopback receiver process; report the achieved rates."""
+    rx = subprocess.Popen([sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True)
+    assert rx.stdout is not None
+    port = int(rx.stdout.readline())
     sink = UdpSink("127.0.0.1", port, rate_scale=0.0, max_rate=target)
     sim = Simulation(SimConfig(sampling_rate=2000, seed=2), sink, keep_truth=False)
     sim.run_until(3.0)
     sim.finish()
-    time.sleep(0.3)
-    stop.set()
-    thread.join(5)
-    rx.close()
+    received = int(rx.stdout.readline() or 0)
+    rx.wait(timeout=10)
     return {
         "target": target,
         "sent": sink.stats.datagrams,
         "achieved": sink.stats.rate,
-        "received": got[0],
+        "received": received,
         "send_errors": sink.stats.errors,
     }
 
