@@ -489,8 +489,12 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print("  simulating only (no collector started); Ctrl+C to stop", file=out, flush=True)
 
+    died = False
+
     def on_second(d: dict[str, Any]) -> None:
+        nonlocal died
         if collector is not None and collector.poll() is not None:
+            died = True
             raise KeyboardInterrupt  # the collector died: stop too
         print(_progress_line(d), file=out, flush=True)
 
@@ -511,7 +515,8 @@ def run_demo(args: argparse.Namespace) -> int:
                     collector.kill()
                     collector.wait()
             status = collector.returncode or 0
-    if collector is not None and status not in (0, -signal.SIGINT, 130) and not interrupted:
+    failed = collector is not None and status not in (0, -signal.SIGINT, 130)
+    if died or (failed and not interrupted):
         print(f"fabricscope demo: the collector exited with status {status}", file=sys.stderr)
         return EXIT_ERROR
     return 130 if interrupted else EXIT_OK
