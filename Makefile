@@ -23,7 +23,7 @@ run: venv ## Set up and run the collector fed by a small simulated fabric (Ctrl+
 lint: venv ## ruff (lint + format check) and mypy (strict on decoders/ and topology/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy decoders topology collector
+	$(BIN)/mypy decoders topology collector simulator
 
 test: lint ## Set up, lint and run the whole test suite
 	$(PY) -m pytest -q -n 2 -p xdist
