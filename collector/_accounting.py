@@ -200,10 +200,13 @@ class FlowAccounting:
     _index = cython.declare(object)
     trim_dscp = cython.declare(cython.longlong, visibility="public")
     per_port = cython.declare(cython.bint, visibility="public")
+    # period detection: edge-ingress RoCEv2 frames x rate since the state last took them
+    roce_edge_frames = cython.declare(cython.double, visibility="public")
 
     def __init__(self, trim_dscp: int = -1, per_port: bool = False) -> None:
         self.trim_dscp = trim_dscp
         self.per_port = per_port
+        self.roce_edge_frames = 0.0
         self._acc_array = array("d", bytes(8 * NUM_CELLS))
         self._acc = self._acc_array
         self._touched_array = array("B", bytes(NUM_CELLS))
@@ -404,6 +407,8 @@ class FlowAccounting:
                 continue
             acc[_OPS_BASE + role * 256 + (opcode & 0xFF)] += rate
             touched[_OPS_BASE + role * 256 + (opcode & 0xFF)] = 1
+            if role == ROLE_EDGE:
+                self.roce_edge_frames += rate
             ecn = v[b + _C_ECN]
             if ecn == 3:
                 acc[cell + _F_ECN_CE] += rate

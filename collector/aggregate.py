@@ -24,9 +24,14 @@ from collector.delta import (
     PortStatus,
 )
 from collector.families import FAMILIES
+from collector.period import PeriodDetector, PeriodParams, PeriodState
 from topology.index import ROLES, TopologyIndex
 
-SMOOTHED_FAMILIES = tuple(f.name for f in FAMILIES if f.smoothed)
+# port_ingress_bytes (present with --per-port-metrics) is smoothed for the compatible face's
+# quartiles; it has no exported per-second gauge.
+SMOOTHED_FAMILIES = (*(f.name for f in FAMILIES if f.smoothed), "port_ingress_bytes")
+ROCE_LATENESS_BUCKETS = 10  # 100 ms RoCE buckets are fed to the period detector 1 s late
+ROCE_MAX_GAP_BUCKETS = 600  # a longer gap (clock jump) is skipped, not replayed
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,9 @@ class Snapshot:
     gauges: Mapping[str, Mapping[Labels, float]]
     histograms: Mapping[str, Mapping[Labels, tuple[tuple[float, ...], float]]]
     smoothed: Mapping[str, Mapping[Labels, float]]
+    period: PeriodState | None = None
+    # each port's ingress bit/s by role (edge, core), for the compatible quartiles
+    port_ingress_bps: Mapping[str, tuple[float, ...]] | None = None
 
 
 class Aggregator:
@@ -50,6 +58,7 @@ class Aggregator:
         credit_window_seconds: float = 10.0,
         status_timeout: float = 180.0,
         per_port: bool = False,
+        period: PeriodParams | None = None,
     ) -> None:
         self.smoothing_seconds = smoothing_seconds
         self.credit_window_seconds = credit_window_seconds
@@ -67,6 +76,10 @@ class Aggregator:
         self._last_tick: float | None = None
         self._credits_now: dict[str, CreditStats] = {}
         self._credit_window: deque[tuple[float, dict[str, CreditStats]]] = deque()
+        self.period = PeriodDetector(period)
+        self._roce_pending: dict[int, float] = {}
+        self._roce_next: int | None = None  # next 100 ms bucket to feed the detector
+        self._last_now = 0.0
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -102,6 +115,11 @@ class Aggregator:
         self.ports.update(delta.ports)
         for port_key in delta.expired_ports:
             self.ports.pop(port_key, None)
+        if delta.roce_buckets:
+            pending, first = self._roce_pending, self._roce_next
+            for key, frames in delta.roce_buckets.items():
+                if first is None or key >= first:  # later than the lateness allowance: dropped
+                    pending[key] = pending.get(key, 0.0) + frames
 
     def forget_receiver(self, receiver: int) -> None:
         """A receiver stopped: its per-receiver gauges no longer count."""
@@ -142,6 +160,7 @@ class Aggregator:
         elif last is None:
             for family in SMOOTHED_FAMILIES:
                 self._previous[family] = dict(self.counters.get(family, {}))
+        self._tick_period(now, last)
         self._credit_window.append((now, self._credits_now))
         self._credits_now = {}
         while self._credit_window and self._credit_window[0][0] <= now - self.credit_window_seconds:
@@ -151,6 +170,44 @@ class Aggregator:
             del self.ports[key]
         for akey in [k for k, s in self.agents.items() if s.last_seen < deadline]:
             del self.agents[akey]
+
+    def _tick_period(self, now: float, last: float | None) -> None:
+        """Feed the RoCE buckets older than the lateness allowance in order (gaps as 0), then
+        the once-a-second load: the smoothed edge RoCEv2 frame rate."""
+        self._last_now = now
+        pending = self._roce_pending
+        limit = math.floor(now * 10) - ROCE_LATENESS_BUCKETS
+        key = self._roce_next
+        if key is None and pending:
+            key = min(pending)
+        if key is not None:
+            if limit - key > ROCE_MAX_GAP_BUCKETS:
+                key = limit - ROCE_MAX_GAP_BUCKETS
+                for old in [k for k in pending if k < key]:
+                    del pending[old]
+            while key < limit:
+                self.period.observe(key / 10, pending.pop(key, 0.0))
+                key += 1
+            self._roce_next = key
+        if last is not None:
+            operations = self._smoothed.get("rocev2_operations", {})
+            load = sum(v for labels, v in operations.items() if labels[0] == "edge")
+            self.period.tick(now, load)
+
+    def _port_ingress_bps(self) -> dict[str, tuple[float, ...]]:
+        """Each edge/core port's ingress bit/s: the smoothed sampled bytes with
+        --per-port-metrics, else the last interface counter interval."""
+        rates: dict[str, list[float]] = {"edge": [], "core": []}
+        sampled = self._smoothed.get("port_ingress_bytes")
+        if sampled:
+            for (_node, _port, role), value in sampled.items():
+                if role in rates:
+                    rates[role].append(8.0 * value)
+        else:
+            for status in self.ports.values():
+                if status.role in rates and status.in_utilization is not None:
+                    rates[status.role].append(status.in_utilization * status.speed_bps)
+        return {role: tuple(values) for role, values in rates.items()}
 
     # -----------------------------------------------------------------------------------------
     # Output
@@ -247,4 +304,6 @@ class Aggregator:
             gauges=gauges,
             histograms=histograms,
             smoothed={family: dict(series) for family, series in self._smoothed.items()},
+            period=self.period.state(self._last_now),
+            port_ingress_bps=self._port_ingress_bps(),
         )

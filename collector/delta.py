@@ -92,6 +92,8 @@ class Delta:
     expired_agents: list[AgentKey] = field(default_factory=list)
     ports: dict[PortKey, PortStatus] = field(default_factory=dict)
     expired_ports: list[PortKey] = field(default_factory=list)
+    # period detection: edge-ingress RoCEv2 frames x rate by 100 ms bucket (floor(now x 10))
+    roce_buckets: dict[int, float] = field(default_factory=dict)
 
     def add_counter(self, family: str, labels: Labels, value: float) -> None:
         """Add ``value`` to one counter series."""
@@ -109,4 +111,5 @@ class Delta:
             or self.expired_agents
             or self.ports
             or self.expired_ports
+            or self.roce_buckets
         )
