@@ -6,7 +6,7 @@ The names of ``decoders._cython_shim`` plus the few more the accounting module u
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from decoders._cython_shim import (
     CArray,
@@ -19,7 +19,6 @@ from decoders._cython_shim import (
     cfunc,
     compiled,
     const_uchar,
-    declare,
     exceptval,
     final,
     inline,
@@ -30,9 +29,13 @@ from decoders._cython_shim import (
     uchar,
     void,
 )
+from decoders._cython_shim import (
+    declare as _declare,
+)
 
 __all__ = [
     "CArray",
+    "CDouble",
     "CType",
     "CView",
     "Py_ssize_t",
@@ -59,7 +62,28 @@ __all__ = [
 
 T = TypeVar("T")
 
-double = ulonglong = CType()
+
+class CDouble(CType):
+    """The C ``double`` type (a declared scalar of it is a ``float``)."""
+
+
+double = CDouble()
+ulonglong = CType()
+
+
+@overload
+def declare(ctype: CDouble, value: float | None = None, **_kw: object) -> float: ...  # type: ignore[overload-overlap]
+@overload
+def declare(ctype: CArray, value: None = None, **_kw: object) -> list[int]: ...
+@overload
+def declare(ctype: CView, value: None = None, **_kw: object) -> Any: ...
+@overload
+def declare(ctype: CType, value: int = 0, **_kw: object) -> int: ...
+@overload
+def declare(ctype: type[T], value: T | None = None, **_kw: object) -> T: ...
+def declare(ctype: object, value: Any = None, **_kw: object) -> Any:
+    """A C variable (see ``decoders._cython_shim.declare``)."""
+    return _declare(ctype, value, **_kw)  # type: ignore[call-overload]
 
 
 def cast(_type: object, value: T) -> T:

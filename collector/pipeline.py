@@ -37,6 +37,11 @@ class Pipeline:
         self._last_log = float("-inf")
         self._suppressed = 0
 
+    @property
+    def handler(self) -> Callable[[memoryview, float], None]:
+        """``handle``, or the fast-path method it would call (one call less per datagram)."""
+        return self._handle_fast if self._rows is not None else self.handle
+
     def handle(self, data: bytes | memoryview, now: float) -> None:
         """Decode one datagram and apply it; never raises."""
         if self._rows is not None:

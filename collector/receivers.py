@@ -62,7 +62,7 @@ class Receiver:
         self._kernel_drops = kernel_drops(sock) or 0
         self.loop = ReceiveLoop(
             sock,
-            self.pipeline.handle,
+            self.pipeline.handler,
             self.tick,
             tick_seconds=settings.tick_seconds,
             control_fd=control.fileno(),

@@ -21,7 +21,6 @@ Semantics (see docs/metrics.md):
 from __future__ import annotations
 
 import logging
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +46,7 @@ from decoders.fast import (
     COL_SAMPLING_RATE,
     COL_TRANSIT_DELAY,
     NUM_COLUMNS,
+    agent_text,
 )
 from decoders.parse import decode_sample
 from decoders.records import (
@@ -87,6 +87,7 @@ MIN_FRAME_BITS = 84 * 8  # 64-byte frame + preamble + inter-frame gap: most pack
 TRANSIT_SATURATED = 0xFFFFFFFF
 PROMOTE_AFTER = 3  # datagrams before an agent gets its own series (spoofed floods never do)
 LABEL_CAP = 256  # distinct values of a label taken from the wire; more become "other"
+AGENT_NAME_CACHE = 65_536  # raw agent addresses whose text form is cached (fast path)
 
 _ROLE_LABELS: dict[str, Labels] = {r: (r,) for r in ("edge", "core", UNMAPPED)}
 _OPERATION_LABELS: dict[int, str] = {op: f"{t}:{name}" for op, (t, name) in OPCODES.items()}
@@ -188,7 +189,7 @@ class FabricState:
         self._agents: dict[AgentKey, AgentTrack] = {}
         self._probation: OrderedDict[AgentKey, AgentTrack] = OrderedDict()
         self._label_values: dict[str, set[str]] = {}
-        self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
+        self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._accounting = (
             accounting
             if accounting is not None
@@ -206,7 +207,6 @@ class FabricState:
         self._port_updates: dict[PortKey, PortStatus] = {}
         self._expired_agents: list[AgentKey] = []
         self._expired_ports: list[PortKey] = []
-        self._roce_buckets: dict[int, float] = {}
 
     def count(self, family: str, labels: Labels = (), value: float = 1.0) -> None:
         """Add to a counter series (used by the pipeline for errors it catches)."""
@@ -260,7 +260,6 @@ class FabricState:
     def apply(self, datagram: Datagram, now: float) -> None:
         """Fold one decoded datagram into the state."""
         agent = datagram.agent if datagram.agent is not None else "unknown"
-        self._roce_key = math.floor(now * 10)
         self.count("datagrams")
         track = self._track(agent, datagram.sub_agent, datagram.sequence, datagram.uptime_ms, now)
         for sample in datagram.samples:
@@ -482,9 +481,6 @@ class FabricState:
         if opcode < 0:
             return
         self.count("rocev2_operations", (role, operation_label_of(opcode)), rate)
-        if role == "edge":
-            buckets, key = self._roce_buckets, self._roce_key
-            buckets[key] = buckets.get(key, 0.0) + rate
         if ecn == 3:
             self.count("ecn_ce_packets", role_labels, rate)
         if opcode == CNP_OPCODE and not se_or_m:
@@ -505,17 +501,30 @@ class FabricState:
         state's dicts touched once per drain), which calls back ``row_histograms`` and
         ``port_ingress`` for what the arrays do not hold.
         """
-        agent = rows.agent
+        raw = rows.agent_address  # the address bytes alone give the text (4, 16 or 0 bytes)
+        agent = self._agent_names.get(raw)
         if agent is None:
-            agent = "unknown"
-        track = self._track(agent, rows.sub_agent, rows.sequence, rows.uptime_ms, now)
-        self._roce_key = key = math.floor(now * 10)
-        accounting = self._accounting
-        accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
-        frames = accounting.roce_edge_frames
-        if frames:
-            accounting.roce_edge_frames = 0.0
-            self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
+            agent = agent_text(rows.agent_address_type, raw) or "unknown"
+            if len(self._agent_names) >= AGENT_NAME_CACHE:
+                self._agent_names.clear()  # bounded; cheap to recompute
+            self._agent_names[raw] = agent
+        sequence = rows.sequence
+        uptime_ms = rows.uptime_ms
+        track = self._agents.get((agent, rows.sub_agent))
+        if (
+            track is not None
+            and (sequence - track.sequence) & M32 == 1
+            and uptime_ms >= track.uptime_ms
+        ):
+            # The common case of _track + _sequence: a known agent's next datagram.
+            track.datagrams += 1
+            track.pending_datagrams += 1
+            track.last_seen = now
+            track.dirty = True
+            track.sequence, track.uptime_ms = sequence, uptime_ms
+        else:
+            track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
+        self._accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
         if not rows.others:
             return
         buf = bytes(data)
@@ -805,7 +814,6 @@ class FabricState:
             expired_agents=self._expired_agents,
             ports=self._port_updates,
             expired_ports=self._expired_ports,
-            roce_buckets=self._roce_buckets,
         )
         self._new_period()
         return delta
