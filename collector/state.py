@@ -21,6 +21,7 @@ Semantics (see docs/metrics.md):
 from __future__ import annotations
 
 import logging
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,6 +191,7 @@ class FabricState:
         self._probation: OrderedDict[AgentKey, AgentTrack] = OrderedDict()
         self._label_values: dict[str, set[str]] = {}
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
+        self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
         self._accounting = (
             accounting
             if accounting is not None
@@ -207,6 +209,7 @@ class FabricState:
         self._port_updates: dict[PortKey, PortStatus] = {}
         self._expired_agents: list[AgentKey] = []
         self._expired_ports: list[PortKey] = []
+        self._roce_buckets: dict[int, float] = {}
 
     def count(self, family: str, labels: Labels = (), value: float = 1.0) -> None:
         """Add to a counter series (used by the pipeline for errors it catches)."""
@@ -260,6 +263,7 @@ class FabricState:
     def apply(self, datagram: Datagram, now: float) -> None:
         """Fold one decoded datagram into the state."""
         agent = datagram.agent if datagram.agent is not None else "unknown"
+        self._roce_key = math.floor(now * 10)
         self.count("datagrams")
         track = self._track(agent, datagram.sub_agent, datagram.sequence, datagram.uptime_ms, now)
         for sample in datagram.samples:
@@ -481,6 +485,9 @@ class FabricState:
         if opcode < 0:
             return
         self.count("rocev2_operations", (role, operation_label_of(opcode)), rate)
+        if role == "edge":
+            buckets, key = self._roce_buckets, self._roce_key
+            buckets[key] = buckets.get(key, 0.0) + rate
         if ecn == 3:
             self.count("ecn_ce_packets", role_labels, rate)
         if opcode == CNP_OPCODE and not se_or_m:
@@ -524,7 +531,13 @@ class FabricState:
             track.sequence, track.uptime_ms = sequence, uptime_ms
         else:
             track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
-        self._accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
+        self._roce_key = key = math.floor(now * 10)
+        accounting = self._accounting
+        accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
+        frames = accounting.roce_edge_frames
+        if frames:
+            accounting.roce_edge_frames = 0.0
+            self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
         if not rows.others:
             return
         buf = bytes(data)
@@ -814,6 +827,7 @@ class FabricState:
             expired_agents=self._expired_agents,
             ports=self._port_updates,
             expired_ports=self._expired_ports,
+            roce_buckets=self._roce_buckets,
         )
         self._new_period()
         return delta
