@@ -80,6 +80,7 @@ class Aggregator:
         self._roce_pending: dict[int, float] = {}
         self._roce_next: int | None = None  # next 100 ms bucket to feed the detector
         self._last_now = 0.0
+        self._last_period_tick: float | None = None  # the detector ticks once a second
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -117,9 +118,9 @@ class Aggregator:
             self.ports.pop(port_key, None)
         if delta.roce_buckets:
             pending, first = self._roce_pending, self._roce_next
-            for key, frames in delta.roce_buckets.items():
-                if first is None or key >= first:  # later than the lateness allowance: dropped
-                    pending[key] = pending.get(key, 0.0) + frames
+            for bucket, frames in delta.roce_buckets.items():
+                if first is None or bucket >= first:  # else later than the allowance: dropped
+                    pending[bucket] = pending.get(bucket, 0.0) + frames
 
     def forget_receiver(self, receiver: int) -> None:
         """A receiver stopped: its per-receiver gauges no longer count."""
@@ -189,7 +190,9 @@ class Aggregator:
                 self.period.observe(key / 10, pending.pop(key, 0.0))
                 key += 1
             self._roce_next = key
-        if last is not None:
+        previous = self._last_period_tick
+        if last is not None and (previous is None or now - previous >= 0.999):
+            self._last_period_tick = now
             operations = self._smoothed.get("rocev2_operations", {})
             load = sum(v for labels, v in operations.items() if labels[0] == "edge")
             self.period.tick(now, load)

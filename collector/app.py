@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from collector.aggregate import Aggregator
-from collector.config import Settings
+from collector.compat import CompatFace
+from collector.config import Settings, period_params
 from collector.delta import Delta
 from collector.http import create_app
 from collector.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
@@ -78,7 +79,9 @@ class Service:
             smoothing_seconds=settings.smoothing_seconds,
             status_timeout=settings.agent_timeout,
             per_port=settings.per_port_metrics,
+            period=period_params(settings),
         )
+        self.compat = CompatFace(settings.prometheus_prefix, settings.prometheus_type)
         self.topology = TopologyHolder(self)
         self.registry = build_registry(self.aggregator.snapshot, per_port=settings.per_port_metrics)
         self._controls: list[Connection] = []
@@ -210,7 +213,9 @@ class Service:
         loop = self._loop
         assert loop is not None
         while not self._stop.is_set():
-            self.aggregator.tick(time.time())
+            now = time.time()
+            self.aggregator.tick(now)
+            self.compat.update(now, self.aggregator.snapshot())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.settings.tick_seconds)
 
@@ -232,7 +237,11 @@ class Service:
         self.aggregator.set_gauge("workers", float(self.settings.workers))
         sockets = self._open_sockets()
         runner = web.AppRunner(
-            create_app(render_metrics=lambda: render(self.registry), topology=self.topology),
+            create_app(
+                render_metrics=lambda: render(self.registry),
+                topology=self.topology,
+                compat=self.compat,
+            ),
             access_log=None,
         )
         await runner.setup()

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from collector.period import PeriodParams
+
 ENV_PREFIX = "FABRICSCOPE_"
 
 
@@ -85,9 +87,41 @@ class Settings(BaseModel):
     tick_seconds: float = Field(default=1.0, gt=0, le=60)
     decoder: str = Field(default="auto", pattern="^(auto|full|fast)$")
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    # --- the compatible face (sFlow-RT ai-metrics; docs/compat.md)
+    prometheus_prefix: str = Field(default="sflow_", pattern="^([a-zA-Z_:][a-zA-Z0-9_:]*)?$")
+    prometheus_type: bool = False  # add "# TYPE ... gauge" lines (prometheus.type=yes)
+    # period detection (ai.flow.fast, ai.threshold.t, ai.load.*, ai.period.*)
+    period_flow_fast: float = Field(default=0.1, gt=0, le=10)
+    period_threshold_t: float = Field(default=0.2, ge=0, le=10)
+    period_load_window: int = Field(default=20, ge=1, le=3600)
+    period_load_sensitivity: float = Field(default=2.0, gt=0)
+    period_load_repeat: int = Field(default=2, ge=1, le=100)
+    period_window: int = Field(default=20, ge=1, le=10_000)
+    period_sensitivity: float = Field(default=2.0, gt=0)
+    period_repeat: int = Field(default=2, ge=1, le=100)
+    period_misses: float = Field(default=4.0, gt=0)
+    period_stale: float = Field(default=10.0, gt=0)
+    period_cv: float = Field(default=0.5, gt=0)
 
 
 FIELDS = tuple(Settings.model_fields)
+
+
+def period_params(settings: Settings) -> PeriodParams:
+    """The period detector's parameters from the settings."""
+    return PeriodParams(
+        flow_fast=settings.period_flow_fast,
+        threshold_t=settings.period_threshold_t,
+        load_window=settings.period_load_window,
+        load_sensitivity=settings.period_load_sensitivity,
+        load_repeat=settings.period_load_repeat,
+        period_window=settings.period_window,
+        period_sensitivity=settings.period_sensitivity,
+        period_repeat=settings.period_repeat,
+        misses=settings.period_misses,
+        stale=settings.period_stale,
+        cv=settings.period_cv,
+    )
 
 
 def flag_of(field: str) -> str:
