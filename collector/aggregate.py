@@ -296,6 +296,13 @@ class Aggregator:
         for name, value in summed.items():
             gauges[name] = {(): value}
         self._credit_gauges(gauges)
+        period = self.period.state(self._last_now)
+        counters = {family: dict(series) for family, series in self.counters.items()}
+        for method, estimate in (("compatible", period.compatible), ("fine", period.fine)):
+            gauges.setdefault("period_seconds", {})[(method,)] = estimate.period
+            gauges.setdefault("period_valid", {})[(method,)] = 1.0 if estimate.valid else 0.0
+            gauges.setdefault("period_cv", {})[(method,)] = estimate.cv
+            counters.setdefault("period_cycles", {})[(method,)] = float(estimate.cycles)
         self._port_gauges(gauges)
         self._agent_gauges(gauges)
         histograms = {
@@ -303,10 +310,10 @@ class Aggregator:
             for family, series in self.histograms.items()
         }
         return Snapshot(
-            counters={family: dict(series) for family, series in self.counters.items()},
+            counters=counters,
             gauges=gauges,
             histograms=histograms,
             smoothed={family: dict(series) for family, series in self._smoothed.items()},
-            period=self.period.state(self._last_now),
+            period=period,
             port_ingress_bps=self._port_ingress_bps(),
         )

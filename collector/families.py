@@ -204,6 +204,33 @@ FAMILIES: Final[tuple[Family, ...]] = (
         (),
         "Discard notifications the agents could not send (the samples' drops field).",
     ),
+    # --- period detection (collector.period; method "compatible" = ai-metrics' algorithm,
+    # "fine" = raw 100 ms buckets with interpolated crossings)
+    Family(
+        "period_seconds",
+        GAUGE,
+        ("method",),
+        "Detected compute/exchange period of the RoCEv2 traffic entering the fabric; "
+        "0 while learning or when not valid.",
+    ),
+    Family(
+        "period_valid",
+        GAUGE,
+        ("method",),
+        "1 when the period estimate is valid (learned, CV below the limit, not stale).",
+    ),
+    Family(
+        "period_cv",
+        GAUGE,
+        ("method",),
+        "Coefficient of variation (sdev / mean) of the intervals between threshold crossings.",
+    ),
+    Family(
+        "period_cycles",
+        COUNTER,
+        ("method",),
+        "Intervals between threshold crossings measured (cycles seen).",
+    ),
     # --- interface counters (counter samples, per-second deltas; wraps and resets handled)
     Family(
         "interface_bytes",

@@ -148,3 +148,7 @@ def test_snapshot_carries_the_period_state() -> None:
     assert snapshot.period is not None
     assert snapshot.period.compatible.period == 0.0
     assert snapshot.port_ingress_bps == {"edge": (), "core": ()}
+    # native families beside it
+    assert snapshot.gauges["period_seconds"] == {("compatible",): 0.0, ("fine",): 0.0}
+    assert snapshot.gauges["period_valid"] == {("compatible",): 0.0, ("fine",): 0.0}
+    assert snapshot.counters["period_cycles"] == {("compatible",): 0.0, ("fine",): 0.0}
