@@ -185,6 +185,7 @@ class Oracle:
     wraps: int = 0  # port intervals in which a 32-bit packet counter went down (one wrap)
     restarts: Counter[str] = field(default_factory=Counter)  # by agent
     datagram_gaps: int = 0  # datagrams missing from the sequences, by agent, summed
+    sample_gaps: Counter[str] = field(default_factory=Counter)  # samples missing, by kind
     ports_down: set[tuple[str, int]] = field(default_factory=set)  # last status oper down
     flow_samples_by_port: Counter[tuple[str, int]] = field(default_factory=Counter)
 
@@ -194,6 +195,7 @@ def counter_oracle(datagrams: Iterable[bytes]) -> Oracle:
     o = Oracle()
     base: dict[tuple[str, int], GenericInterfaceCounters] = {}
     last_seq: dict[str, tuple[int, int]] = {}
+    sample_seq: dict[tuple[str, str, int, int], int] = {}  # (agent, kind, source) → sequence
     for data in datagrams:
         d = decode_datagram(data)
         agent = d.agent or ""
@@ -205,10 +207,18 @@ def counter_oracle(datagrams: Iterable[bytes]) -> Oracle:
                 o.restarts[agent] += 1
                 for key in [k for k in base if k[0] == agent]:
                     del base[key]
+                for skey in [k for k in sample_seq if k[0] == agent]:
+                    del sample_seq[skey]
             elif d.sequence > seq0 + 1:
                 o.datagram_gaps += d.sequence - seq0 - 1
         last_seq[agent] = (d.sequence, d.uptime_ms)
         for s in d.samples:
+            if isinstance(s, FlowSample | CounterSample | DropSample):
+                skey = (agent, s.KIND, s.source.type, s.source.index)
+                previous = sample_seq.get(skey)
+                if previous is not None and s.sequence > previous + 1:
+                    o.sample_gaps[s.KIND] += s.sequence - previous - 1
+                sample_seq[skey] = s.sequence
             if isinstance(s, FlowSample):
                 o.flow_samples += 1
                 o.flow_samples_by_port[(agent, s.source.index)] += 1

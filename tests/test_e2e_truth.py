@@ -147,6 +147,7 @@ def _assert_health(
     assert m.one("fabricscope_kernel_receive_drops_total") == 0
     assert m.one("fabricscope_internal_errors_total") == 0
     assert m.one("fabricscope_out_of_order_datagrams_total") == 0
+    assert m.by("fabricscope_lost_samples_total", "kind") == dict(oracle.sample_gaps)
     assert m.sum("fabricscope_topology_misses_total") == 0
     assert m.sum("fabricscope_malformed_records_total") == 0
 
@@ -332,6 +333,9 @@ def test_faults_restart_loss_and_link_down(
     assert oracle.datagram_gaps == lost
     assert m.one("fabricscope_lost_datagrams_total") == lost
     assert m.sum("fabricscope_agent_lost_datagrams_total") == lost
+    # ... and the samples they carried, by kind, from the per-source sequences
+    assert oracle.sample_gaps["flow"] > 0
+    assert m.by("fabricscope_lost_samples_total", "kind") == dict(oracle.sample_gaps)
 
     # agent restart: detected once, for leaf2's agent
     leaf2 = "10.0.0.2"
