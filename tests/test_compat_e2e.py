@@ -1,0 +1,219 @@
+"""End to end, the compatible face against the simulator's truth: ``fabricscope simulate`` sends
+real datagrams in real time over UDP to a real ``fabricscope serve`` on 127.0.0.1 (free ports);
+the ai-metrics series scraped at ``…/prometheus/txt`` match the truth within the sampling error,
+and ``sflow_ai_period`` reads 0 while learning, then the simulated period within 10 %."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.compat import NUMERIC_POINTS
+from collector.http import AI_METRICS_BASE
+
+ROOT = Path(__file__).resolve().parent.parent
+FABRIC = [
+    "--leaves", "2", "--spines", "1", "--hosts-per-leaf", "4",
+    "--host-speed", "100", "--fabric-speed", "100", "--sampling-rate", "5000",
+    "--polling-interval", "2", "--seed", "5",
+]  # fmt: skip
+SMALL_WINDOWS = ["--period-load-window", "5", "--period-window", "12"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@dataclass
+class _Serve:
+    process: subprocess.Popen[str]
+    http_port: int
+    sflow_port: int
+
+    def get(self, path: str) -> str:
+        url = f"http://127.0.0.1:{self.http_port}{AI_METRICS_BASE}/{path}"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return str(r.read().decode())
+
+
+def _start_serve(topology: Path, *extra: str) -> _Serve:
+    args = [
+        sys.executable, "-m", "collector", "serve", "--workers", "1",
+        "--sflow-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0",
+        "--topology", str(topology), *extra,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env(), cwd=ROOT
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    log = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        log.append(line)
+        found = re.search(r"sflow udp \S+ port (\d+), http \S+ port (\d+)", line)
+        if found:
+            return _Serve(process, int(found.group(2)), int(found.group(1)))
+    process.kill()
+    raise AssertionError("serve did not start: " + "".join(log))
+
+
+def _parse(text: str) -> tuple[list[str], dict[str, float]]:
+    names, values = [], {}
+    for line in text.splitlines():
+        key, _, value = line.rpartition(" ")
+        names.append(key)
+        values[key] = float(value)
+    return names, values
+
+
+def _run(tmp_path: Path, seconds: float, traffic: list[str], serve_flags: list[str]) -> Any:
+    """Simulate ``seconds`` to a fresh collector, scraping twice a second; returns the truth
+    and the scrapes as (virtual time, values, fine period)."""
+    topology = tmp_path / "topology.json"
+    subprocess.run(
+        [sys.executable, "-m", "collector", "simulate", "--pcap", str(tmp_path / "t.pcap"),
+         "--duration", "1", "--topology-out", str(topology), "--quiet", *FABRIC],
+        check=True, env=_env(), cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+    serve = _start_serve(topology, *serve_flags)
+    truth_path = tmp_path / "truth.json"
+    scrapes: list[tuple[float, list[str], dict[str, float], dict[str, Any]]] = []
+    try:
+        start = time.time()
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "collector", "simulate", "--quiet",
+             "--collector", f"127.0.0.1:{serve.sflow_port}", "--duration", str(seconds),
+             "--truth", str(truth_path), "--start-time", str(start), *FABRIC, *traffic],
+            env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        while sim.poll() is None:
+            time.sleep(0.5)
+            now = time.time()
+            names, values = _parse(serve.get("prometheus/txt"))
+            period = json.loads(serve.get("period/json"))
+            scrapes.append((now - start, names, values, period))
+        assert sim.returncode == 0, sim.stderr.read() if sim.stderr else ""
+    finally:
+        serve.process.send_signal(signal.SIGTERM)
+        try:
+            serve.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            serve.process.kill()
+    truth = json.loads(truth_path.read_text())
+    return truth, scrapes
+
+
+def _truth_mean(truth: Any, first: int, last: int, pick: Any) -> float:
+    rows = [s for s in truth["seconds"] if first <= s["second"] < last]
+    return sum(pick(s) for s in rows) / len(rows)
+
+
+def _close(got: float, want: float, sampled: float, extra: float = 0.03) -> bool:
+    """Within 3 sigma of the sampling error of ``sampled`` sampled frames, plus ``extra``."""
+    bound = 3.0 / math.sqrt(max(sampled, 1.0)) + extra
+    return abs(got - want) <= bound * abs(want)
+
+
+# The compatible detector re-arms only after 0.2 s below the threshold: with 50 % duty the
+# off time must stay clear of that (at 0.5 s it is 0.25 s and an occasional cycle is missed, as
+# in the reference; docs/compat.md), so the jittered runs use longer periods.
+@pytest.mark.parametrize(
+    ("period", "jitter", "seconds"), [(0.6, 0.05, 22.0), (0.6, 0.15, 24.0)], ids=["j5", "j15"]
+)
+def test_compatible_series_and_period_match_the_truth(
+    tmp_path: Path, period: float, jitter: float, seconds: float
+) -> None:
+    truth, scrapes = _run(
+        tmp_path, seconds, ["--period", str(period), "--jitter", str(jitter)], SMALL_WINDOWS
+    )
+    rate = 5000
+    true_period = truth["period"]["jobs"][0]["mean"]
+    # --- names and order: every numeric line, always, in the reference's order
+    names = scrapes[-1][1]
+    assert names[: len(NUMERIC_POINTS)] == [f"sflow_ai_{n}" for n in NUMERIC_POINTS]
+    assert all(
+        n.startswith(('sflow_ai_operations{name="', 'sflow_ai_drops{reason="'))
+        for n in names[len(NUMERIC_POINTS) :]
+    )
+    # --- rates: mean of the scrapes over [8 s, end - 1 s) against the truth over the same span
+    late = [s for s in scrapes if 8.0 <= s[0] < seconds - 1.0]
+    assert len(late) >= 10
+    first, last = 7, int(seconds) - 2  # the smoothed gauges trail by ~1-2 s
+
+    def scraped(name: str) -> float:
+        return sum(s[2].get(name, 0.0) for s in late) / len(late)
+
+    span = last - first
+    edge_frames = _truth_mean(truth, first, last, lambda s: s["edge"]["frames"])
+    bps = _truth_mean(truth, first, last, lambda s: 8 * s["edge"]["bytes"])
+    assert _close(scraped("sflow_ai_bps"), bps, edge_frames * span / rate)
+    ops = _truth_mean(truth, first, last, lambda s: s["rdma"]["ops"])
+    assert _close(scraped("sflow_ai_rdma_ops"), ops, ops * span / rate, 0.05)
+    size = _truth_mean(truth, first, last, lambda s: s["rdma"]["bytes_mean"])
+    assert _close(scraped("sflow_ai_rdma_bytes"), size, ops * span / rate, 0.05)
+    ecn = _truth_mean(truth, first, last, lambda s: s["ecn"]["ingress"])
+    assert _close(scraped("sflow_ai_ecn_pps"), ecn, ecn * span / rate, 0.05)
+    cnp = _truth_mean(truth, first, last, lambda s: s["cnp"]["ingress"])
+    assert _close(scraped("sflow_ai_cnp_pps"), cnp, cnp * span / rate, 0.05)
+    assert scraped("sflow_ai_trim_pps") == 0.0
+    for op in ("RC:RDMA_WRITE_MIDDLE", "RC:ACKNOWLEDGE"):
+        want = _truth_mean(truth, first, last, lambda s, op=op: s["operations"].get(op, 0))
+        got = scraped(f'sflow_ai_operations{{name="{op}"}}')
+        assert _close(got, want, want * span / rate, 0.05), op
+    top = [n for n in names if n.startswith("sflow_ai_operations")]
+    assert 1 <= len(top) <= 5
+    # credits: decoded AETH credit counts, within the truth's range
+    assert truth_min_max_holds(truth, scrapes[-1][2])
+    # quartiles (from interface counters every 2 s): the busy ports within 15 %
+    for role in ("core", "edge"):
+        for i, q in ((2, "med"), (3, "q3"), (4, "max")):
+            want = _truth_mean(truth, first, last, lambda s, r=role, i=i: s[f"{r}_bps"][i])
+            got = scraped(f"sflow_ai_{role}_{q}_bps")
+            assert abs(got - want) <= 0.15 * want, (role, q, got, want)
+    # drops are notifications (not sampled): every reason shown is a true one
+    reasons = {r for s in truth["seconds"] for r in s["drops"]}
+    shown = {n.split('"')[1] for s in late for n in s[1] if n.startswith("sflow_ai_drops")}
+    assert shown <= reasons
+    # --- period: 0 while learning (load window 5 s), then within 10 % of the truth
+    learning = [s[2]["sflow_ai_period"] for s in scrapes if s[0] < 6.0]
+    assert learning and all(v == 0.0 for v in learning)
+    reported = [s[2]["sflow_ai_period"] for s in scrapes if s[2]["sflow_ai_period"] > 0]
+    assert reported, "the period was never reported"
+    assert all(abs(v / true_period - 1) < 0.1 for v in reported), (reported, true_period)
+    fine = [s[3]["fabricscope"]["fine"]["period"] for s in scrapes if s[0] >= seconds - 6]
+    assert any(fine), fine
+    assert all(abs(v / true_period - 1) < 0.1 for v in fine if v), (fine, true_period)
+
+
+def truth_min_max_holds(truth: Any, values: dict[str, float]) -> bool:
+    """The scraped credit min/max lie within the truth's range over the run."""
+    lows = [s["aeth"]["credits_min"] for s in truth["seconds"] if s["aeth"]["acks"]]
+    highs = [s["aeth"]["credits_max"] for s in truth["seconds"] if s["aeth"]["acks"]]
+    low, high = values["sflow_ai_aeth_credits_min"], values["sflow_ai_aeth_credits_max"]
+    return min(lows) <= low <= high <= max(highs) and low <= values["sflow_ai_aeth_credits_avg"]
+
+
+@pytest.mark.slow
+def test_period_with_the_reference_windows(tmp_path: Path) -> None:
+    """Default windows (20 s of load, 20 cycles): 0 for the first 20 s, then 0.8 s ± 10 %."""
+    truth, scrapes = _run(tmp_path, 50.0, ["--period", "0.8", "--jitter", "0.1"], [])
+    true_period = truth["period"]["jobs"][0]["mean"]
+    assert all(s[2]["sflow_ai_period"] == 0.0 for s in scrapes if s[0] < 20.0)
+    reported = [s[2]["sflow_ai_period"] for s in scrapes if s[2]["sflow_ai_period"] > 0]
+    assert reported
+    assert all(abs(v / true_period - 1) < 0.1 for v in reported), (reported, true_period)
