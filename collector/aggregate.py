@@ -284,6 +284,20 @@ class Aggregator:
         gauges["agent_effective_sampling_rate"] = effective
         gauges["agent_info"] = info
 
+    def compat_snapshot(self) -> Snapshot:
+        """The part of a snapshot the compatible face reads (smoothed rates, credit gauges,
+        period, per-port ingress rates), without copying every counter and status."""
+        gauges: dict[str, dict[Labels, float]] = {}
+        self._credit_gauges(gauges)
+        return Snapshot(
+            counters={},
+            gauges=gauges,
+            histograms={},
+            smoothed={family: dict(series) for family, series in self._smoothed.items()},
+            period=self.period.state(self._last_now),
+            port_ingress_bps=self._port_ingress_bps(),
+        )
+
     def snapshot(self) -> Snapshot:
         """An immutable view of everything to render."""
         gauges: dict[str, dict[Labels, float]] = {

@@ -215,7 +215,7 @@ class Service:
         while not self._stop.is_set():
             now = time.time()
             self.aggregator.tick(now)
-            self.compat.update(now, self.aggregator.snapshot())
+            self.compat.update(now, self.aggregator.compat_snapshot())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.settings.tick_seconds)
 

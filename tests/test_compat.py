@@ -182,6 +182,16 @@ def test_golden_text() -> None:
     assert render_prometheus(_points()) == GOLDEN
 
 
+def test_compat_snapshot_gives_the_same_text() -> None:
+    aggregator = _aggregator()
+    full, light = CompatFace(), CompatFace()
+    full.update(200.0, aggregator.snapshot())
+    light.update(200.0, aggregator.compat_snapshot())
+    assert light.prometheus() == full.prometheus() == GOLDEN.encode()
+    assert light.points() == full.points()
+    assert light.period() == full.period()
+
+
 def test_points_order_and_top_maps() -> None:
     points = _points()
     assert tuple(points) == (*NUMERIC_POINTS, OPERATIONS_KEY, DROPS_KEY)
