@@ -26,6 +26,19 @@ _HELP: dict[str, str] = {
     "tick_seconds": "how often receivers hand over deltas (default 1)",
     "decoder": "auto, full or fast (default auto)",
     "log_level": "debug, info, warning or error (default info)",
+    "prometheus_prefix": "prefix of the sFlow-RT-compatible series (default sflow_)",
+    "prometheus_type": "add '# TYPE ... gauge' lines to the sFlow-RT-compatible text",
+    "period_flow_fast": "period: smoothing of the fast RoCE rate, s (default 0.1)",
+    "period_threshold_t": "period: re-arm time below the threshold, s (default 0.2)",
+    "period_load_window": "period: load baseline window, 1 s values (default 20)",
+    "period_load_sensitivity": "period: load baseline sensitivity, sigmas (default 2)",
+    "period_load_repeat": "period: anomalous loads in a row for a step change (default 2)",
+    "period_window": "period: interval baseline window, cycles (default 20)",
+    "period_sensitivity": "period: interval baseline sensitivity, sigmas (default 2)",
+    "period_repeat": "period: anomalous intervals in a row to accept a change (default 2)",
+    "period_misses": "period: missed cycles before the threshold is reset (default 4)",
+    "period_stale": "period: periods without a crossing before it reads 0 (default 10)",
+    "period_cv": "period: largest sdev/mean of a valid period (default 0.5)",
 }
 
 
