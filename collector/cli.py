@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
-from collector import serve_cli
+from collector import client_cli, serve_cli
 from collector.capture import SFLOW_PORT, CaptureError, CaptureStats, open_source
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict, record_format
@@ -220,6 +220,16 @@ COMMANDS: list[Command] = [
         "simulate", sim_cli.SIMULATE_HELP, sim_cli.add_simulate_arguments, sim_cli.run_simulate
     ),
     Command("demo", sim_cli.DEMO_HELP, sim_cli.add_demo_arguments, sim_cli.run_demo),
+    Command(
+        "topology",
+        client_cli.TOPOLOGY_HELP,
+        client_cli.add_topology_arguments,
+        client_cli.run_topology,
+    ),
+    Command(
+        "locate", client_cli.LOCATE_HELP, client_cli.add_locate_arguments, client_cli.run_locate
+    ),
+    Command("drops", client_cli.DROPS_HELP, client_cli.add_drops_arguments, client_cli.run_drops),
 ]
 
 

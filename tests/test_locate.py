@@ -1,0 +1,152 @@
+"""Locate: learning (MAC, IP) → edge port from flow rows and decoded samples, the LRU table."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector import locate
+from collector.locate import FabricObserver, FabricView, LocateTable, normalize_address
+from decoders import decode_datagram
+from decoders import fast as fast_decoder
+from decoders.encode import sampled_header
+from decoders.frames import rocev2_frame
+from decoders.records import FlowSample
+from tests.fabric_builders import LEAF1, LEAF1_CORE, LEAF1_EDGE, TOPOLOGY, datagram, flow, wire
+from topology import PortResolver, TopologyIndex, parse_topology
+
+HOST_MAC = "02:6e:00:00:00:07"
+HOST_IP = "10.128.0.7"
+
+
+def _resolver() -> PortResolver:
+    return PortResolver(TopologyIndex(parse_topology(TOPOLOGY)))
+
+
+def _header(src_mac: str = HOST_MAC, src_ip: str = HOST_IP, version: int = 4) -> object:
+    frame = rocev2_frame(
+        0x0A,
+        dest_qp=5,
+        psn=1,
+        payload=b"\x00" * 32,
+        src_mac=src_mac,
+        ip_version=version,
+        src_ip=src_ip,
+        dst_ip="10.128.0.9" if version == 4 else "fd00::9",
+    )
+    return sampled_header(1, len(frame) + 4, 4, frame[:128])
+
+
+def _rows(ifindex: int, **header: str) -> tuple[object, bytes]:
+    data = wire(datagram(LEAF1, 1, (flow(1, ifindex, (_header(**header),)),)))  # type: ignore[arg-type]
+    rows = fast_decoder.FlowRows(8)
+    fast_decoder.scan_datagram(data, rows)
+    return rows, data
+
+
+def test_edge_ingress_rows_teach_mac_and_ip_core_rows_do_not() -> None:
+    observer = FabricObserver()
+    resolver = _resolver()
+    rows, data = _rows(LEAF1_EDGE)
+    observer.observe_rows(rows, data, LEAF1, resolver, 5.0)
+    rows2, data2 = _rows(LEAF1_CORE, src_mac="02:6e:00:00:00:99", src_ip="10.128.0.99")
+    observer.observe_rows(rows2, data2, LEAF1, resolver, 5.0)
+    observed = observer.drain()
+    assert observed is not None
+    assert observed.locations == [(HOST_MAC, HOST_IP, LEAF1, LEAF1_EDGE, "leaf1", "swp3", 5.0)]
+    assert observed.flow_agents == {LEAF1: 5.0}
+    view = FabricView()
+    view.merge(observed)
+    expected = {
+        "node": "leaf1",
+        "port": "swp3",
+        "agent": LEAF1,
+        "ifindex": LEAF1_EDGE,
+        "mac": HOST_MAC,
+        "ip": HOST_IP,
+        "last_seen": 5.0,
+    }
+    assert view.locate.lookup(HOST_IP) == [expected]
+    assert view.locate.lookup("02-6E-00-00-00-07") == [expected]
+    assert view.locate.lookup("026e.0000.0007") == [expected]
+    assert view.locate.lookup("10.128.0.99") == []
+
+
+def test_known_pairs_are_shipped_again_only_after_the_refresh() -> None:
+    observer = FabricObserver()
+    resolver = _resolver()
+    rows, data = _rows(LEAF1_EDGE)
+    observer.observe_rows(rows, data, LEAF1, resolver, 1.0)
+    observer.observe_rows(rows, data, LEAF1, resolver, 2.0)
+    first = observer.drain()
+    assert first is not None and len(first.locations) == 1
+    observer.observe_rows(rows, data, LEAF1, resolver, 3.0)
+    second = observer.drain()
+    assert second is not None and second.locations == []
+    observer.observe_rows(rows, data, LEAF1, resolver, 1.0 + locate.REFRESH_SECONDS)
+    third = observer.drain()
+    assert third is not None and len(third.locations) == 1
+    assert observer.drain() is None
+
+
+def test_rows_examined_per_tick_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locate, "LEARN_ROWS_PER_TICK", 3)
+    observer = FabricObserver()
+    observer.drain()  # refill with the patched budget
+    resolver = _resolver()
+    for n in range(10):
+        rows, data = _rows(LEAF1_EDGE, src_mac=f"02:6e:00:00:01:{n:02x}", src_ip=f"10.1.0.{n}")
+        observer.observe_rows(rows, data, LEAF1, resolver, 1.0)
+    observed = observer.drain()
+    assert observed is not None and len(observed.locations) == 3
+    assert observed.flow_agents == {LEAF1: 1.0}  # flow activity is always recorded
+
+
+def test_full_decoder_path_learns_too_and_ipv6() -> None:
+    observer = FabricObserver()
+    resolver = _resolver()
+    data = wire(
+        datagram(LEAF1, 1, (flow(1, LEAF1_EDGE, (_header(src_ip="fd00::7", version=6),)),))  # type: ignore[arg-type]
+    )
+    sample = decode_datagram(data).samples[0]
+    assert isinstance(sample, FlowSample)
+    packet = sample.records[0].packet  # type: ignore[union-attr]
+    observer.observe_packet(LEAF1, sample.input.ifindex, packet, resolver, 2.0)
+    observed = observer.drain()
+    assert observed is not None
+    view = FabricView()
+    view.merge(observed)
+    assert view.locate.lookup("FD00:0::7")[0]["port"] == "swp3"
+
+
+def test_group_and_unspecified_addresses_are_not_learned() -> None:
+    observer = FabricObserver()
+    resolver = _resolver()
+    rows, data = _rows(LEAF1_EDGE, src_mac="01:00:5e:00:00:01", src_ip="0.0.0.0")
+    observer.observe_rows(rows, data, LEAF1, resolver, 1.0)
+    observed = observer.drain()
+    assert observed is not None and observed.locations == []
+
+
+def test_table_is_an_lru_with_evictions_and_latest_sighting_wins() -> None:
+    table = LocateTable(capacity=4)
+    table.learn(("02:00:00:00:00:01", "10.0.0.1", "a", 1, "n1", "p1", 1.0))
+    table.learn(("02:00:00:00:00:02", "10.0.0.2", "a", 2, "n1", "p2", 2.0))
+    assert len(table) == 4 and table.evictions == 0
+    table.learn(("02:00:00:00:00:03", None, "a", 3, "n1", "p3", 3.0))
+    assert table.evictions == 1 and table.lookup("02:00:00:00:00:01") == []
+    assert table.lookup("10.0.0.1")[0]["port"] == "p1"
+    # the host moved: the later sighting wins, an older one arriving late does not
+    table.learn((None, "10.0.0.2", "b", 9, "n2", "p9", 5.0))
+    table.learn((None, "10.0.0.2", "a", 2, "n1", "p2", 4.0))
+    assert table.lookup("10.0.0.2")[0]["node"] == "n2"
+
+
+def test_normalize_address() -> None:
+    assert normalize_address("AA:BB:CC:DD:EE:FF") == "aa:bb:cc:dd:ee:ff"
+    assert normalize_address("aabbccddeeff") == "aa:bb:cc:dd:ee:ff"
+    assert normalize_address("2001:DB8:0:0::1") == "2001:db8::1"
+    assert normalize_address("[fd00::1]") == "fd00::1"
+    assert normalize_address(" 10.0.0.1 ") == "10.0.0.1"
+    for bad in ("leaf1", "10.0.0.256", "aa:bb:cc", ""):
+        with pytest.raises(ValueError):
+            normalize_address(bad)

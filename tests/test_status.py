@@ -1,0 +1,74 @@
+"""Fabric status (topology app): nodes, links and agents from statuses; Prometheus text."""
+
+from __future__ import annotations
+
+from collector.delta import AgentStatus, PortStatus
+from tests.fabric_builders import TOPOLOGY
+from topology import TopologyIndex, parse_topology
+from topology.status import fabric_status, prometheus_text
+
+
+def _agent(node: str, seen: float = 10.0) -> AgentStatus:
+    return AgentStatus(node, seen, 1000, 1000, None)
+
+
+def _port(node: str | None, port: str | None, oper: bool = True, admin: bool = True) -> PortStatus:
+    return PortStatus(node, port, "core", oper, admin, 10**11, None, None, 10.0)
+
+
+def test_nodes_links_and_agents() -> None:
+    index = TopologyIndex(parse_topology(TOPOLOGY), 3)
+    agents = {
+        ("10.0.0.1", 0): _agent("leaf1"),
+        ("10.0.0.2", 0): _agent("leaf2"),
+        ("10.9.9.9", 0): _agent(""),  # not in the topology
+    }
+    ports = [
+        _port("leaf1", "swp1"),
+        _port("spine1", "swp1", oper=False),  # L1 down at the spine end
+        _port("leaf2", "swp1"),  # L2: spine end never reported
+        _port(None, None),
+    ]
+    flows = {"10.0.0.1": 100.0, "10.0.0.2": 10.0}  # leaf2's last flow sample is stale
+    status = fabric_status(index, agents, ports, flows, now=100.0, flow_window=60.0)
+    assert status["version"] == 3
+    assert status["nodes"] == {"total": 3, "unmonitored": 1, "noflows": 1, "flows": 1}
+    assert status["unmonitored_nodes"] == ["spine1"]
+    assert status["noflows_nodes"] == ["leaf2"]
+    assert status["links"] == {"total": 2, "unmonitored": 1, "down": 1, "up": 0}
+    assert status["down_links"] == ["L1"] and status["unmonitored_links"] == ["L2"]
+    assert status["agents"] == {"total": 3, "known": 2, "unknown": 1}
+    assert status["unknown_agents"] == [{"agent": "10.9.9.9", "sub_agent": 0, "last_seen": 10.0}]
+    text = prometheus_text(status)
+    assert 'sflow_topology_nodes{status="unmonitored"} 1\n' in text
+    assert 'sflow_topology_nodes{status="noflows"} 1\n' in text
+    assert 'sflow_topology_links{status="down"} 1\n' in text
+    assert 'sflow_topology_links{status="up"} 0\n' in text
+    assert 'sflow_topology_agents{status="unknown"} 1\n' in text
+    assert "# TYPE sflow_topology_links gauge\n" in text
+
+
+def test_admin_down_is_down_and_all_up_is_up() -> None:
+    index = TopologyIndex(parse_topology(TOPOLOGY))
+    ports = [
+        _port("leaf1", "swp1"),
+        _port("spine1", "swp1"),
+        _port("leaf2", "swp1", admin=False, oper=False),
+        _port("spine1", "swp2"),
+    ]
+    status = fabric_status(index, {}, ports, {}, now=0.0)
+    assert status["links"] == {"total": 2, "unmonitored": 0, "down": 1, "up": 1}
+    assert status["nodes"]["unmonitored"] == 3
+
+
+def test_an_agent_known_only_by_the_nodes_block_counts_for_its_node() -> None:
+    index = TopologyIndex(parse_topology(TOPOLOGY))
+    status = fabric_status(index, {("10.0.0.3", 0): _agent("")}, [], {"10.0.0.3": 5.0}, now=6.0)
+    assert status["nodes"]["flows"] == 1 and status["agents"]["unknown"] == 0
+
+
+def test_without_topology_every_agent_is_unknown() -> None:
+    status = fabric_status(None, {("10.0.0.1", 0): _agent("")}, [], {}, now=0.0)
+    assert status["topology"] is False
+    assert status["nodes"]["total"] == 0 and status["links"]["total"] == 0
+    assert status["agents"] == {"total": 1, "known": 0, "unknown": 1}
