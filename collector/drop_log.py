@@ -6,6 +6,8 @@ event — a plain dict, cheap to pickle across the worker pipe and ready for JSO
 ==================  ===============================================================================
 ``time``            arrival time at the collector (Unix seconds)
 ``agent``           the sFlow agent address; ``node`` its topology node (or None)
+``port``            ``source_ifindex`` / ``port``: the data source (the port that reported the
+                    drop; 0 / None when the source is not an ifIndex)
 ``in_port`` …       ``in_ifindex`` / ``in_port`` and ``out_ifindex`` / ``out_port``: the ports the
                     drop sample names (0 / None when the agent does not know)
 ``reason``          the sFlow drop reason code; ``reason_name`` its name (``acl``, …)
@@ -60,15 +62,22 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
     """The event of one decoded drop sample (see the module docstring for the fields)."""
     in_if = _ifindex(sample.input_ifindex)
     out_if = _ifindex(sample.output_ifindex)
+    source_if = _ifindex(sample.source.index) if sample.source.type == 0 else 0
     in_info = resolver.resolve(agent, in_if) if in_if else None
     out_info = resolver.resolve(agent, out_if) if out_if else None
+    source_info = resolver.resolve(agent, source_if) if source_if else None
     node = resolver.node_of(agent)
     if node is None:
-        node = in_info.node if in_info is not None else out_info.node if out_info else None
+        for info in (source_info, in_info, out_info):
+            if info is not None:
+                node = info.node
+                break
     event: Event = {
         "time": now,
         "agent": agent,
         "node": node,
+        "source_ifindex": source_if,
+        "port": source_info.port if source_info is not None else None,
         "in_ifindex": in_if,
         "in_port": in_info.port if in_info is not None else None,
         "out_ifindex": out_if,
@@ -226,7 +235,7 @@ def _fields(event: Mapping[str, Any], key: str) -> tuple[Any, ...]:
             event.get("trap"),
         )
     if key == "port":
-        return (event.get("in_port"), event.get("out_port"))
+        return (event.get("port"), event.get("in_port"), event.get("out_port"))
     if key == "ip":
         return (event.get("src_ip"), event.get("dst_ip"))
     if key == "mac":
@@ -259,7 +268,7 @@ def _port(name: Any, ifindex: Any) -> str:
 
 
 def format_event(event: Mapping[str, Any]) -> str:
-    """``TIME NODE in PORT out PORT REASON [linux …] [function …] 5-tuple [RoCE …]``."""
+    """``TIME NODE PORT in PORT out PORT REASON [linux …] [function …] 5-tuple [RoCE …]``."""
     stamp = event.get("time")
     if isinstance(stamp, int | float):
         clock = (
@@ -271,6 +280,7 @@ def format_event(event: Mapping[str, Any]) -> str:
     parts = [
         clock,
         str(where),
+        _port(event.get("port"), event.get("source_ifindex")),
         f"in {_port(event.get('in_port'), event.get('in_ifindex'))}",
         f"out {_port(event.get('out_port'), event.get('out_ifindex'))}",
         str(event.get("reason_name") or event.get("reason")),

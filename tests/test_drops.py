@@ -45,6 +45,7 @@ def test_event_of_a_buffer_drop_with_a_roce_header_and_a_trap() -> None:
     sample = _decoded(259, (ExtendedHwTrap("buffer_drops", "tail_drop"), _roce_header()))
     event = drop_event(LEAF1, sample, _resolver(), 12.5)
     assert event["time"] == 12.5 and event["node"] == "leaf1" and event["agent"] == LEAF1
+    assert (event["source_ifindex"], event["port"]) == (5, "swp3")
     assert (event["in_ifindex"], event["in_port"]) == (5, "swp3")
     assert (event["out_ifindex"], event["out_port"]) == (3, "swp1")
     assert (event["reason"], event["reason_name"]) == (259, "no_buffer_space")
@@ -58,7 +59,7 @@ def test_event_of_a_buffer_drop_with_a_roce_header_and_a_trap() -> None:
     assert (event["roce_opcode"], event["dest_qp"]) == ("RC:RDMA_WRITE_FIRST", 0x1234)
     assert event["drops"] == 7
     line = format_event(event)
-    assert " leaf1 in swp3 out swp1 no_buffer_space " in line
+    assert " leaf1 swp3 in swp3 out swp1 no_buffer_space " in line
     assert "trap=buffer_drops/tail_drop" in line
     assert "udp 10.128.0.1:49152 > 10.128.0.2:4791" in line
     assert line.endswith("roce=RC:RDMA_WRITE_FIRST qp=4660")
@@ -72,7 +73,7 @@ def test_event_of_a_kernel_drop_and_unknown_ports() -> None:
     assert (event["linux_reason"], event["function"]) == ("NO_SOCKET", "__udp4_lib_rcv")
     assert event["src_ip"] is None and event["roce_opcode"] is None
     line = format_event(event)
-    assert "10.9.9.9 in - out - port_unreachable linux=NO_SOCKET function=__udp4_lib_rcv" in line
+    assert "10.9.9.9 - in - out - port_unreachable linux=NO_SOCKET function=__udp4_lib_rcv" in line
 
 
 def test_recorder_is_bounded_per_tick(monkeypatch: pytest.MonkeyPatch) -> None:
