@@ -72,3 +72,83 @@ def test_without_topology_every_agent_is_unknown() -> None:
     assert status["topology"] is False
     assert status["nodes"]["total"] == 0 and status["links"]["total"] == 0
     assert status["agents"] == {"total": 1, "known": 0, "unknown": 1}
+
+
+# -- HTTP routes (collector.locate.add_fabric_routes) against a stand-in aggregator --------------
+
+
+class _Topology:
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+
+    def current_json(self) -> dict[str, object] | None:
+        return {"links": {}, "version": 1}
+
+    def replace_json(self, body: bytes) -> int:
+        from topology.model import TopologyError
+
+        if body == b"bad":
+            raise TopologyError("", "invalid JSON: bad")
+        self.body = body
+        return 2
+
+
+class _Aggregator:
+    def __init__(self) -> None:
+        from collector.locate import FabricView
+
+        self.index = TopologyIndex(parse_topology(TOPOLOGY))
+        self.agents = {("10.0.0.1", 0): _agent("leaf1"), ("10.9.9.9", 0): _agent("")}
+        self.ports = {("10.0.0.1", 3): _port("leaf1", "swp1")}
+        self.view = FabricView()
+        self.view.locate.learn(("02:00:00:00:00:05", "10.128.0.5", "10.0.0.1", 5, "x", "y", 9.0))
+        self.view.drops.extend(
+            [{"time": 1.0, "reason_name": "acl"}, {"time": 2.0, "reason_name": "red"}]
+        )
+
+
+def test_routes() -> None:
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from collector.locate import TOPOLOGY_APP_BASE, add_fabric_routes
+
+    topology = _Topology()
+
+    async def scenario() -> None:
+        app = web.Application()
+        add_fabric_routes(app, _Aggregator(), topology)
+        async with TestClient(TestServer(app)) as client:
+            status = await (await client.get("/topology/status/json")).json()
+            assert status["agents"] == {"total": 2, "known": 1, "unknown": 1}
+            assert status["locate"] == {"addresses": 2, "evictions": 0}
+            app_status = await client.get(f"{TOPOLOGY_APP_BASE}/status/json")
+            assert (await app_status.json())["nodes"] == status["nodes"]
+            unknown = await (await client.get("/topology/unknown/json")).json()
+            assert [u["agent"] for u in unknown] == ["10.9.9.9"]
+            agents = await (await client.get(f"{TOPOLOGY_APP_BASE}/agents/json")).json()
+            assert agents == {"leaf1": "10.0.0.1"}
+            # the nodes block's names win over the names learnt at the time
+            found = await (await client.get("/locate/json?address=10.128.0.5")).json()
+            assert (found[0]["node"], found[0]["port"], found[0]["ifindex"]) == ("leaf1", "swp3", 5)
+            assert await (await client.get("/locate/json?address=10.1.1.1")).json() == []
+            assert (await client.get("/locate/json?address=leaf1")).status == 400
+            assert (await client.get("/locate/json")).status == 400
+            page = await (await client.get("/drops/json?after=1")).json()
+            assert [e["id"] for e in page["events"]] == [2] and page["total"] == 2
+            page = await (await client.get("/drops/json?filter=reason=acl")).json()
+            assert [e["id"] for e in page["events"]] == [1] and page["last"] == 2
+            assert (await client.get("/drops/json?after=x")).status == 400
+            assert (await client.get("/drops/json?filter=x=1")).status == 400
+            text = await (await client.get(f"{TOPOLOGY_APP_BASE}/prometheus/txt")).text()
+            assert 'sflow_topology_agents{status="unknown"} 1' in text
+            put = await client.put(f"{TOPOLOGY_APP_BASE}/topology/json", data=b"{}")
+            assert await put.json() == {"version": 2} and topology.body == b"{}"
+            bad = await client.post(f"{TOPOLOGY_APP_BASE}/topology/json", data=b"bad")
+            assert bad.status == 400
+            got = await (await client.get(f"{TOPOLOGY_APP_BASE}/topology/json")).json()
+            assert got == {"links": {}, "version": 1}
+
+    asyncio.run(scenario())
