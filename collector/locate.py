@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from collector.drop_log import MAX_BATCH, DropLog, DropRecorder, Event, parse_filter
@@ -45,7 +46,8 @@ LEARN_ROWS_PER_TICK = 2_048  # rows examined for locate per receiver and tick
 REFRESH_SECONDS = 10.0  # a known (address, port) pair is re-shipped this often (last seen)
 SHIPPED_CAP = 100_000  # receiver-side memory of what was shipped (cleared when full)
 MAX_ADDRESSES = 100_000  # aggregator locate table (LRU)
-MAX_FLOW_AGENTS = 200_000
+FLOW_AGENTS_PER_TICK = 20_000  # agents whose flow activity one receiver ships per tick
+MAX_FLOW_AGENTS = 200_000  # the aggregator forgets the oldest beyond this
 IFINDEX_INTERNAL = 0x3FFFFFFF
 TOPOLOGY_APP_BASE = "/app/topology/scripts/topology.js"
 
@@ -151,7 +153,10 @@ class FabricObserver:
         events, skipped = self.drops.drain()
         if not (self._locations or events or skipped or self.flow_agents):
             return None
-        observed = Observations(self._locations, events, skipped, self.flow_agents)
+        flow_agents = self.flow_agents
+        if len(flow_agents) > FLOW_AGENTS_PER_TICK:  # a flood of spoofed agents
+            flow_agents = dict(islice(flow_agents.items(), FLOW_AGENTS_PER_TICK))
+        observed = Observations(self._locations, events, skipped, flow_agents)
         self._locations = []
         self.flow_agents = {}
         return observed
@@ -247,9 +252,11 @@ class FabricView:
         if observed.drop_events or observed.drops_skipped:
             self.drops.extend(observed.drop_events, observed.drops_skipped)
         if observed.flow_agents:
-            if len(self.flow_agents) > MAX_FLOW_AGENTS:
-                self.flow_agents.clear()
-            self.flow_agents.update(observed.flow_agents)
+            flow_agents = self.flow_agents
+            flow_agents.update(observed.flow_agents)
+            if len(flow_agents) > MAX_FLOW_AGENTS:
+                newest = sorted(flow_agents.items(), key=lambda kv: kv[1])[-MAX_FLOW_AGENTS // 2 :]
+                self.flow_agents = dict(newest)
 
 
 # ---------------------------------------------------------------------------------------------

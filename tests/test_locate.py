@@ -150,3 +150,21 @@ def test_normalize_address() -> None:
     for bad in ("leaf1", "10.0.0.256", "aa:bb:cc", ""):
         with pytest.raises(ValueError):
             normalize_address(bad)
+
+
+def test_flow_activity_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(locate, "FLOW_AGENTS_PER_TICK", 3)
+    monkeypatch.setattr(locate, "MAX_FLOW_AGENTS", 4)
+    observer = FabricObserver()
+    view = FabricView()
+    resolver = _resolver()
+    rows, data = _rows(LEAF1_CORE)
+    for tick in range(2):
+        for n in range(5):
+            agent = f"192.0.2.{tick * 5 + n}"
+            observer.observe_rows(rows, data, agent, resolver, float(tick * 10 + n))
+        observed = observer.drain()
+        assert observed is not None and len(observed.flow_agents) == 3
+        view.merge(observed)
+    # 3 agents per tick shipped; past 4 the aggregator keeps the newest 2
+    assert view.flow_agents == {"192.0.2.6": 11.0, "192.0.2.7": 12.0}
