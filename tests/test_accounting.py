@@ -3,6 +3,10 @@ decoder, whatever the settings, topology swaps and learned names; role cache inv
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -213,3 +217,13 @@ def test_role_cache_follows_learned_names_topology_swaps_and_expiry(
     state.expire(1_000.0)  # the agent expired: its names and cached roles go
     assert accounting.cached_agents() == 0
     assert ingress(6, now=1_001.0) == {("unmapped",): 1000.0}
+
+
+def test_fabricscope_pure_selects_the_plain_accounting() -> None:
+    root = Path(__file__).resolve().parent.parent
+    code = "from collector import _accounting_select as s; print(s.IMPLEMENTATION, s.REASON)"
+    env = {**os.environ, "PYTHONPATH": str(root), "FABRICSCOPE_PURE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("pure FABRICSCOPE_PURE is set")
