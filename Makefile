@@ -42,6 +42,6 @@ format: venv ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 
 clean: ## Remove build outputs (keeps .venv)
-	rm -rf build dist *.egg-info decoders/*.so decoders/*.c .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info decoders/*.so collector/*.so .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help venv run lint test test-pure bench fuzz format clean

@@ -13,45 +13,21 @@ Chosen at import exactly like ``decoders.fast`` chooses the scan:
 
 from __future__ import annotations
 
-import importlib
-import os
-from pathlib import Path
 from types import ModuleType
 from typing import cast
 
 from collector import _accounting as _pure
-from decoders.fast import PURE_ENV
+from decoders.build_select import compiled_build, select_build
 
 COMPILED_MODULE = "collector._accounting_c"
-_STALE_SLACK_S = 2.0  # an install writes both files within this; an edit comes much later
 
 
 def compiled_module() -> tuple[ModuleType | None, str]:
     """The compiled build and "" if it is usable, else None and why not."""
-    try:
-        module = importlib.import_module(COMPILED_MODULE)
-    except ImportError as exc:
-        return None, f"compiled module not available ({exc})"
-    try:
-        built = Path(str(module.__file__)).stat().st_mtime
-        source = Path(str(_pure.__file__)).stat().st_mtime
-    except OSError:
-        return module, ""
-    if source > built + _STALE_SLACK_S:
-        return None, "compiled module is older than collector/_accounting.py (rebuild it)"
-    return module, ""
+    return compiled_build(COMPILED_MODULE, _pure)
 
 
-def _select() -> tuple[ModuleType, str, str]:
-    if os.environ.get(PURE_ENV, "").strip() not in ("", "0"):
-        return _pure, "pure", f"{PURE_ENV} is set"
-    module, why_not = compiled_module()
-    if module is None:
-        return _pure, "pure", why_not
-    return module, "compiled", "compiled module imported"
-
-
-_impl, IMPLEMENTATION, REASON = _select()
+_impl, IMPLEMENTATION, REASON = select_build(COMPILED_MODULE, _pure)
 
 FlowAccounting = cast("type[_pure.FlowAccounting]", _impl.FlowAccounting)
 """Per-row flow accounting of the selected build (see ``collector._accounting``)."""

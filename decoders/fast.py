@@ -15,14 +15,12 @@ API and give the same results; the column constants are the same numbers in both
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import cast
 
 from decoders import fastpath as _pure
+from decoders.build_select import PURE_ENV, compiled_build, select_build
 from decoders.fastpath import (
     ABSENT,
     BTH_ACKREQ,
@@ -172,37 +170,15 @@ __all__ = [
     "scan_datagram",
 ]
 
-PURE_ENV = "FABRICSCOPE_PURE"
 COMPILED_MODULE = "decoders._fastpath_c"
-_STALE_SLACK_S = 2.0  # an install writes both files within this; an edit comes much later
 
 
 def compiled_module() -> tuple[ModuleType | None, str]:
     """The compiled build and "" if it is usable, else None and why not."""
-    try:
-        module = importlib.import_module(COMPILED_MODULE)
-    except ImportError as exc:
-        return None, f"compiled module not available ({exc})"
-    try:
-        built = Path(str(module.__file__)).stat().st_mtime
-        source = Path(str(_pure.__file__)).stat().st_mtime
-    except OSError:
-        return module, ""
-    if source > built + _STALE_SLACK_S:
-        return None, "compiled module is older than decoders/fastpath.py (rebuild it)"
-    return module, ""
+    return compiled_build(COMPILED_MODULE, _pure)
 
 
-def _select() -> tuple[ModuleType, str, str]:
-    if os.environ.get(PURE_ENV, "").strip() not in ("", "0"):
-        return _pure, "pure", f"{PURE_ENV} is set"
-    module, why_not = compiled_module()
-    if module is None:
-        return _pure, "pure", why_not
-    return module, "compiled", "compiled module imported"
-
-
-_impl, IMPLEMENTATION, REASON = _select()
+_impl, IMPLEMENTATION, REASON = select_build(COMPILED_MODULE, _pure)
 
 FlowRows = cast("type[_pure.FlowRows]", _impl.FlowRows)
 """Reusable columnar row buffer of the selected build (see ``decoders.fastpath.FlowRows``)."""
