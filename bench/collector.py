@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from collector.aggregate import Aggregator  # noqa: E402
 from collector.delta import AgentStatus, Delta, PortStatus  # noqa: E402
-from collector.metrics import build_registry, render  # noqa: E402
+from collector.metrics import build_registry, render, render_reference  # noqa: E402
 from tests.fabric_builders import ack, datagram, flow, roce_header, wire, write_first  # noqa: E402
 from topology import TopologyIndex, parse_topology  # noqa: E402
 
@@ -241,8 +241,11 @@ def bench_sfacctd(rates: list[int], seconds: float) -> int | None:
     return best
 
 
-def render_time(switches: int = 1000, ports: int = 64, per_port: bool = False) -> float:
-    """Median seconds to render /metrics for a switches x ports fabric with every port known."""
+def render_time(
+    switches: int = 1000, ports: int = 64, per_port: bool = False, reference: bool = False
+) -> float:
+    """Median seconds to render /metrics for a switches x ports fabric with every port known
+    (snapshot included, as on a scrape); with ``reference``, client_python's rendering too."""
     leaves = switches
     links = {}
     nodes = {}
@@ -285,15 +288,22 @@ def render_time(switches: int = 1000, ports: int = 64, per_port: bool = False) -
     aggregator.tick(1.0)
     aggregator.tick(2.0)
     registry = build_registry(aggregator.snapshot, per_port=per_port)
-    times = []
-    size = 0
-    for _ in range(5):
-        start = time.perf_counter()
-        size = len(render(registry))
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    print(f"  /metrics render {switches} switches x {ports} ports, per-port={per_port}: "
-          f"{median * 1000:.1f} ms median of 5 ({size / 1e6:.2f} MB)")  # fmt: skip
+    renderers = [("fabricscope", render)]
+    if reference:
+        renderers.append(("client_python generate_latest", render_reference))
+    median = 0.0
+    for name, renderer in renderers:
+        times = []
+        size = 0
+        for _ in range(5):
+            start = time.perf_counter()
+            size = len(renderer(registry))
+            times.append(time.perf_counter() - start)
+        median = statistics.median(times) if name == "fabricscope" else median
+        print(f"  /metrics render {switches} switches x {ports} ports, per-port={per_port}, "
+              f"{name}: {statistics.median(times) * 1000:.1f} ms median of 5 "
+              f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {size / 1e6:.2f} MB)",
+              flush=True)  # fmt: skip
     return median
 
 
@@ -306,16 +316,26 @@ def rss_run(minutes: float, rate: int, workers: int) -> None:
         seq = [0] * len(payloads)
         pids = [process.pid, *_children(process.pid)]
         start_rss = _rss_kib(pids)
-        end = time.monotonic() + minutes * 60
+        drops_before = _udp_drops(sflow_port)
+        print(f"  rss {start_rss / 1024:.1f} MiB at start", flush=True)
+        began = time.monotonic()
+        end = began + minutes * 60
         sent_total = 0
         while time.monotonic() < end:
-            sent, _ = _offer(sflow_port, rate, 30.0, payloads, seq)
+            sent, achieved = _offer(sflow_port, rate, 30.0, payloads, seq)
             sent_total += sent
-            print(f"  rss {_rss_kib(pids) / 1024:.1f} MiB after {sent_total} datagrams", flush=True)
+            print(f"  t={time.monotonic() - began:5.0f} s rss {_rss_kib(pids) / 1024:.1f} MiB "
+                  f"after {sent_total} datagrams (achieved {achieved:.0f}/s, kernel drops "
+                  f"{_udp_drops(sflow_port) - drops_before})", flush=True)  # fmt: skip
         time.sleep(2)
+        dropped = _udp_drops(sflow_port) - drops_before
+        counted = _datagrams_total(http_port)
         print(json.dumps({
             "workers": workers, "rate": rate, "minutes": minutes, "sent": sent_total,
-            "counted": _datagrams_total(http_port), "rss_start_mib": round(start_rss / 1024, 1),
+            "achieved_per_s": round(sent_total / (time.monotonic() - began - 2)),
+            "counted": counted, "kernel_drops": dropped,
+            "loss": round(1 - counted / sent_total, 6) if sent_total else 0.0,
+            "rss_start_mib": round(start_rss / 1024, 1),
             "rss_end_mib": round(_rss_kib(pids) / 1024, 1),
         }))  # fmt: skip
     finally:
@@ -334,8 +354,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="ramps per receiver (median)")
     parser.add_argument("--skip-ramp", action="store_true")
     parser.add_argument("--skip-render", action="store_true")
+    parser.add_argument(
+        "--render-reference", action="store_true", help="time client_python's rendering as well"
+    )
     parser.add_argument("--rss-minutes", type=float, default=0.0)
     parser.add_argument("--rss-rate", type=int, default=0, help="default: half the no-loss rate")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers for the RSS run")
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     results: dict[str, int | None] = {}
@@ -363,11 +387,11 @@ def main() -> int:
             print(f"  {name:<22} {best}{ratio}  (runs: {runs[name]}){top}")
     if not args.skip_render:
         print("\nrender time:")
-        render_time(per_port=False)
-        render_time(per_port=True)
+        render_time(per_port=False, reference=args.render_reference)
+        render_time(per_port=True, reference=args.render_reference)
     if args.rss_minutes > 0:
         rate = args.rss_rate or max(1000, (results.get("fabricscope workers=1") or 20000) // 2)
-        rss_run(args.rss_minutes, rate, 1)
+        rss_run(args.rss_minutes, rate, args.workers)
     return 0
 
 

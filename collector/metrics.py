@@ -3,11 +3,16 @@
 Every family of ``collector.families.FAMILIES`` is written with HELP and TYPE (even when it has
 no series yet); counters get ``_total``; smoothed counters also get a ``…_per_second`` gauge.
 Registries are explicit: ``build_registry`` makes a fresh one, nothing touches the global one.
+
+``render`` writes the fabric families itself (``collector.exposition``, the same bytes as
+client_python, several times faster) and appends client_python's rendering of every other
+collector of the registry (process and platform metrics); ``render_reference`` is the plain
+client_python rendering the tests compare it with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import (
@@ -20,9 +25,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from collector.aggregate import Snapshot
+from collector.exposition import SMOOTHED_SUFFIX, render_snapshot
 from collector.families import BUCKETS, COUNTER, FAMILIES, GAUGE, PREFIX, Family
-
-SMOOTHED_SUFFIX = "_per_second"
 
 
 def _le(bound: float) -> str:
@@ -81,12 +85,48 @@ class FabricCollector(Collector):
         """Yield every native family."""
         yield from families_from(self._snapshot(), per_port=self._per_port)
 
+    def render(self) -> bytes:
+        """The exposition text of a fresh snapshot, written directly (same bytes as
+        ``generate_latest`` over ``collect``)."""
+        return render_snapshot(self._snapshot(), per_port=self._per_port)
+
+
+class _Collectors(Collector):
+    """Several collectors as one, for ``generate_latest``."""
+
+    def __init__(self, collectors: Iterable[Collector]) -> None:
+        self._collectors = tuple(collectors)
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family of every collector, in order."""
+        for collector in self._collectors:
+            yield from collector.collect()
+
+
+class FabricRegistry(CollectorRegistry):
+    """A registry that remembers its collectors in registration order, so ``render`` can write
+    the fabric collector's families itself and leave the others to client_python."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=False)
+        self.collectors: list[Collector] = []
+
+    def register(self, collector: Collector) -> None:
+        """Register with client_python's registry (name clash checks) and remember it."""
+        super().register(collector)
+        self.collectors.append(collector)
+
+    def unregister(self, collector: Collector) -> None:
+        """Forget a collector."""
+        super().unregister(collector)
+        self.collectors.remove(collector)
+
 
 def build_registry(
     snapshot: Callable[[], Snapshot], *, per_port: bool = False, process: bool = True
-) -> CollectorRegistry:
+) -> FabricRegistry:
     """A new registry holding the fabric collector (and process/platform metrics)."""
-    registry = CollectorRegistry(auto_describe=False)
+    registry = FabricRegistry()
     registry.register(FabricCollector(snapshot, per_port=per_port))
     if process:
         ProcessCollector(registry=registry)
@@ -95,5 +135,25 @@ def build_registry(
 
 
 def render(registry: CollectorRegistry) -> bytes:
-    """The Prometheus text exposition (format 0.0.4) of a registry."""
+    """The Prometheus text exposition (format 0.0.4) of a registry: fabric collectors written
+    directly, any other collector by client_python, in registration order."""
+    if not isinstance(registry, FabricRegistry):
+        return generate_latest(registry)
+    parts: list[bytes] = []
+    others: list[Collector] = []
+    for collector in registry.collectors:
+        if isinstance(collector, FabricCollector):
+            if others:
+                parts.append(generate_latest(_Collectors(others)))
+                others = []
+            parts.append(collector.render())
+        else:
+            others.append(collector)
+    if others:
+        parts.append(generate_latest(_Collectors(others)))
+    return b"".join(parts)
+
+
+def render_reference(registry: CollectorRegistry) -> bytes:
+    """client_python's own rendering of a registry (what ``render`` must match)."""
     return generate_latest(registry)
