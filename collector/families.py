@@ -422,7 +422,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     ),
     Family("restarts_detected", COUNTER, (), "Agent restarts detected, all agents."),
     Family(
-        "counter_discontinuities",
+        "interface_discontinuities",
         COUNTER,
         ("reason",),
         "Interface counter intervals skipped (reset, implausible) or wrapped (wrap).",

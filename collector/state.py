@@ -697,24 +697,24 @@ class FabricState:
         in_bytes = _delta64(old[0], values[0])
         out_bytes = _delta64(old[1], values[1])
         if in_bytes is None or out_bytes is None or max(in_bytes, out_bytes) > byte_limit:
-            self.count("counter_discontinuities", ("reset",))
+            self.count("interface_discontinuities", ("reset",))
             return None
         small: list[int] = []
         wrapped = False
         for i in range(2, len(values)):
             d = _delta32(old[i], values[i], min(packet_limit, float(2**31)))
             if d is None:
-                self.count("counter_discontinuities", ("reset",))
+                self.count("interface_discontinuities", ("reset",))
                 return None
             if values[i] < old[i] and values[i] != UNKNOWN_U32:
                 wrapped = True
             small.append(d)
         if wrapped:
-            self.count("counter_discontinuities", ("wrap",))
+            self.count("interface_discontinuities", ("wrap",))
         in_packets = small[0] + small[1] + small[2]
         out_packets = small[3] + small[4] + small[5]
         if max(in_packets, out_packets) > packet_limit:
-            self.count("counter_discontinuities", ("implausible",))
+            self.count("interface_discontinuities", ("implausible",))
             return None
         in_errors, in_discards, out_errors, out_discards = small[6], small[7], small[8], small[9]
         self.count("interface_bytes", ("in", role), in_bytes)

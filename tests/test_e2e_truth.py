@@ -306,7 +306,7 @@ def test_native_metrics_agree_with_the_truth_with_bad_datagrams_mixed_in(
     # interface counters
     _assert_counters_match_oracle(m, oracle, truth)
     assert m.one("fabricscope_links", status="up") == truth["fabric"]["links"]
-    assert m.sum("fabricscope_counter_discontinuities_total") == 0
+    assert m.sum("fabricscope_interface_discontinuities_total") == 0
 
 
 def test_faults_restart_loss_and_link_down(
@@ -346,8 +346,8 @@ def test_faults_restart_loss_and_link_down(
     # ... and no spike in counter-derived totals: exactly the oracle (baselines of leaf2
     # dropped at the restart), never more than the truth counted
     _assert_counters_match_oracle(m, oracle, truth)
-    assert m.one("fabricscope_counter_discontinuities_total", reason="reset") == 0
-    assert m.one("fabricscope_counter_discontinuities_total", reason="implausible") == 0
+    assert m.one("fabricscope_interface_discontinuities_total", reason="reset") == 0
+    assert m.one("fabricscope_interface_discontinuities_total", reason="implausible") == 0
 
     # drops: the delivered notifications, by reason (some went with the lost datagrams)
     assert m.by("fabricscope_dropped_packets_total", "reason") == dict(oracle.drops_by_reason)
@@ -452,9 +452,9 @@ def test_counter_wrap_without_spike(
     m = served.wait_settled(oracle.datagrams)
     _assert_health(m, truth, oracle)
     assert oracle.wraps > 10
-    assert m.one("fabricscope_counter_discontinuities_total", reason="wrap") == oracle.wraps
-    assert m.one("fabricscope_counter_discontinuities_total", reason="reset") == 0
-    assert m.one("fabricscope_counter_discontinuities_total", reason="implausible") == 0
+    assert m.one("fabricscope_interface_discontinuities_total", reason="wrap") == oracle.wraps
+    assert m.one("fabricscope_interface_discontinuities_total", reason="reset") == 0
+    assert m.one("fabricscope_interface_discontinuities_total", reason="implausible") == 0
     # exactly the twin's deltas: no interval counted 2**32 too many (a spike) or skipped
     for direction in ("in", "out"):
         got = m.sum("fabricscope_interface_packets_total", direction=direction)

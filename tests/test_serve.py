@@ -222,7 +222,7 @@ def test_agent_restart_and_counter_wrap(served: Served) -> None:
     assert m("fabricscope_interface_bytes_total", direction="in", role="edge") == 5 * 10**9
     assert m("fabricscope_interface_packets_total", direction="in", role="edge") == 4 * 2000
     assert m("fabricscope_interface_errors_total", direction="in", role="edge") == 4 + 1
-    assert m("fabricscope_counter_discontinuities_total", reason="wrap") == 1
+    assert m("fabricscope_interface_discontinuities_total", reason="wrap") == 1
 
 
 def test_topology_put_and_refusal(served: Served) -> None:

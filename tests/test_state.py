@@ -151,12 +151,12 @@ def test_counter_rates_wraps_and_resets() -> None:
     assert _c(delta, "interface_bytes", ("in", "edge")) == 625_000_000
     assert _c(delta, "interface_errors", ("in", "edge")) == 10
     assert _c(delta, "interface_packets", ("in", "edge")) == 2000  # across the 32-bit wrap
-    assert _c(delta, "counter_discontinuities", ("wrap",)) == 1
+    assert _c(delta, "interface_discontinuities", ("wrap",)) == 1
     hist = delta.histograms["port_utilization_ratio"][("in", "edge")]
     assert hist.total == pytest.approx(0.5)
     # Errors going back without a restart: a reset, skipped (no spike).
     delta = _poll(state, 3, 30.0, in_octets=10 * 62_500_000, in_errors=5, in_packets=1000)
-    assert _c(delta, "counter_discontinuities", ("reset",)) == 1
+    assert _c(delta, "interface_discontinuities", ("reset",)) == 1
     assert "interface_errors" not in delta.counters
     delta = _poll(state, 4, 40.0, in_octets=10 * 62_500_000, in_errors=6, in_packets=1000)
     assert _c(delta, "interface_errors", ("in", "edge")) == 1
@@ -166,7 +166,7 @@ def test_octets_faster_than_the_link_are_a_reset() -> None:
     state = _state()
     _poll(state, 1, 10.0, in_octets=0)
     delta = _poll(state, 2, 20.0, in_octets=10 * GBIT)  # 8 Gbit/s on a 1 Gbit/s port
-    assert _c(delta, "counter_discontinuities", ("reset",)) == 1
+    assert _c(delta, "interface_discontinuities", ("reset",)) == 1
     assert "interface_bytes" not in delta.counters
 
 
@@ -176,7 +176,7 @@ def test_agent_restart_never_spikes_counters() -> None:
     delta = _poll(state, 1, 1.0, in_octets=1000, in_errors=1)  # restarted: seq and uptime back
     assert _c(delta, "restarts_detected") == 1
     assert "interface_errors" not in delta.counters
-    assert "counter_discontinuities" not in delta.counters
+    assert "interface_discontinuities" not in delta.counters
     delta = _poll(state, 2, 2.0, in_octets=2000, in_errors=3)
     assert _c(delta, "interface_errors", ("in", "edge")) == 2
 
