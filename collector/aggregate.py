@@ -24,6 +24,7 @@ from collector.delta import (
     PortStatus,
 )
 from collector.families import FAMILIES
+from collector.locate import FabricView
 from collector.period import PeriodDetector, PeriodParams, PeriodState
 from topology.index import ROLES, TopologyIndex
 
@@ -81,6 +82,7 @@ class Aggregator:
         self._roce_next: int | None = None  # next 100 ms bucket to feed the detector
         self._last_now = 0.0
         self._last_period_tick: float | None = None  # the detector ticks once a second
+        self.view = FabricView()  # locate table, drop log, flow activity (collector.locate)
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -116,6 +118,8 @@ class Aggregator:
         self.ports.update(delta.ports)
         for port_key in delta.expired_ports:
             self.ports.pop(port_key, None)
+        if delta.observed is not None:
+            self.view.merge(delta.observed)
         if delta.roce_buckets:
             pending, first = self._roce_pending, self._roce_next
             for bucket, frames in delta.roce_buckets.items():

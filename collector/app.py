@@ -27,6 +27,7 @@ from collector.config import Settings, period_params
 from collector.delta import Delta
 from collector.http import create_app
 from collector.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
+from collector.locate import add_fabric_routes
 from collector.metrics import build_registry, render
 from collector.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
 from topology.index import TopologyIndex
@@ -236,14 +237,13 @@ class Service:
             )
         self.aggregator.set_gauge("workers", float(self.settings.workers))
         sockets = self._open_sockets()
-        runner = web.AppRunner(
-            create_app(
-                render_metrics=lambda: render(self.registry),
-                topology=self.topology,
-                compat=self.compat,
-            ),
-            access_log=None,
+        app = create_app(
+            render_metrics=lambda: render(self.registry),
+            topology=self.topology,
+            compat=self.compat,
         )
+        add_fabric_routes(app, self.aggregator, self.topology)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         http = self.settings.http_bind
         site = web.TCPSite(runner, http.host, http.port, reuse_address=True)

@@ -8,6 +8,10 @@ cheaply across a pipe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.locate import Observations
 
 Labels = tuple[str, ...]
 AgentKey = tuple[str, int]  # (agent address, sub-agent id)
@@ -94,6 +98,8 @@ class Delta:
     expired_ports: list[PortKey] = field(default_factory=list)
     # period detection: edge-ingress RoCEv2 frames x rate by 100 ms bucket (floor(now x 10))
     roce_buckets: dict[int, float] = field(default_factory=dict)
+    # locate learning, flow activity per agent, drop events (collector.locate), bounded
+    observed: Observations | None = None
 
     def add_counter(self, family: str, labels: Labels, value: float) -> None:
         """Add ``value`` to one counter series."""
@@ -112,4 +118,5 @@ class Delta:
             or self.ports
             or self.expired_ports
             or self.roce_buckets
+            or self.observed is not None
         )

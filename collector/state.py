@@ -39,6 +39,7 @@ from collector.delta import (
     PortStatus,
 )
 from collector.families import BUCKETS
+from collector.locate import FabricObserver
 from decoders.drop_reasons import drop_reason_name
 from decoders.fast import (
     COL_OUTPUT_FORMAT,
@@ -192,6 +193,7 @@ class FabricState:
         self._label_values: dict[str, set[str]] = {}
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
+        self.observer = FabricObserver()  # locate, flow activity, drop events
         self._accounting = (
             accounting
             if accounting is not None
@@ -273,7 +275,7 @@ class FabricState:
             elif kind is CounterSample:
                 self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
             elif kind is DropSample:
-                self._drop_sample(track, agent, sample)  # type: ignore[arg-type]
+                self._drop_sample(track, agent, sample, now)  # type: ignore[arg-type]
             else:
                 self._raw_sample(sample)  # type: ignore[arg-type]
 
@@ -381,6 +383,7 @@ class FabricState:
                     reth_length = roce.reth.dma_length
                 if roce.aeth is not None:
                     syndrome = roce.aeth.syndrome
+        self.observer.observe_packet(agent, sample.input.ifindex, packet, self.resolver, now)
         self._count_flow(
             track,
             agent,
@@ -538,6 +541,8 @@ class FabricState:
         if frames:
             accounting.roce_edge_frames = 0.0
             self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
+        if rows.count:
+            self.observer.observe_rows(rows, data, agent, self.resolver, now)
         if not rows.others:
             return
         buf = bytes(data)
@@ -547,7 +552,7 @@ class FabricState:
             if kind is CounterSample:
                 self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
             elif kind is DropSample:
-                self._drop_sample(track, agent, sample)  # type: ignore[arg-type]
+                self._drop_sample(track, agent, sample, now)  # type: ignore[arg-type]
             elif kind is FlowSample:
                 self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
             else:
@@ -746,8 +751,11 @@ class FabricState:
     # -----------------------------------------------------------------------------------------
     # Drop notifications
 
-    def _drop_sample(self, track: AgentTrack | None, agent: str, sample: DropSample) -> None:
+    def _drop_sample(
+        self, track: AgentTrack | None, agent: str, sample: DropSample, now: float
+    ) -> None:
         self.count("samples", ("drop",))
+        self.observer.record_drop(agent, sample, self.resolver, now)
         source = (sample.source.type << 32) | sample.source.index
         if track is not None:
             state = track.drop_sources.get(source)
@@ -829,5 +837,6 @@ class FabricState:
             expired_ports=self._expired_ports,
             roce_buckets=self._roce_buckets,
         )
+        delta.observed = self.observer.drain()
         self._new_period()
         return delta

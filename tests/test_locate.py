@@ -168,3 +168,49 @@ def test_flow_activity_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         view.merge(observed)
     # 3 agents per tick shipped; past 4 the aggregator keeps the newest 2
     assert view.flow_agents == {"192.0.2.6": 11.0, "192.0.2.7": 12.0}
+
+
+# -- through FabricState and the Aggregator (the Delta carries the observations) ---------------
+
+
+def _state_delta(fast: bool) -> object:
+    import pickle
+
+    from collector.pipeline import Pipeline
+    from collector.state import FabricState
+    from decoders.records import ExtendedLinuxDropReason
+    from tests.fabric_builders import drop
+
+    state = FabricState(_resolver())
+    pipeline = Pipeline(state, fast=fast)
+    samples = (
+        flow(1, LEAF1_EDGE, (_header(),)),  # type: ignore[arg-type]
+        drop(1, 258, (ExtendedLinuxDropReason("NETFILTER_DROP"),)),
+    )
+    pipeline.handle(wire(datagram(LEAF1, 1, samples)), 7.0)
+    delta = state.drain(7.0)
+    return pickle.loads(pickle.dumps(delta))  # as a worker sends it
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_state_ships_observations_in_the_delta_and_the_aggregator_keeps_them(fast: bool) -> None:
+    from collector.aggregate import Aggregator
+    from collector.delta import Delta
+
+    delta = _state_delta(fast)
+    assert isinstance(delta, Delta) and delta.observed is not None and not delta.is_empty()
+    assert delta.observed.flow_agents == {LEAF1: 7.0}
+    aggregator = Aggregator()
+    aggregator.merge(delta)
+    assert aggregator.view.locate.lookup(HOST_IP)[0]["port"] == "swp3"
+    page = aggregator.view.drops.after(0)
+    assert len(page["events"]) == 1
+    event = page["events"][0]
+    assert (event["id"], event["node"], event["port"], event["reason_name"]) == (
+        1,
+        "leaf1",
+        "swp3",
+        "acl",
+    )
+    assert event["linux_reason"] == "NETFILTER_DROP" and event["time"] == 7.0
+    assert aggregator.view.flow_agents == {LEAF1: 7.0}
