@@ -689,17 +689,17 @@ class Simulation:
         elif kind == _EV_DROP:
             name, p = arg
             code, origin, detail_a, detail_b = DROP_KINDS[name]
-            self._drop(t, p, p, 0, code, origin, detail_a, detail_b, name, -1)
+            self._drop(t, p, p, -1, code, origin, detail_a, detail_b, name, -1)
         elif kind == _EV_BUFFER_DROP:
             p, sub = arg
             code, origin, detail_a, detail_b = BUFFER_DROP
-            in_port = 0
+            in_port = -1  # port indexes start at 0: -1 is "no port"
             if sub >= 0:
                 for hop in self.model.paths(self.down)[sub]:
                     if hop[2] == p:
                         in_port = hop[1]
-            self._drop(t, in_port or p, in_port, p, code, origin, detail_a, detail_b,
-                       "buffer", sub)  # fmt: skip
+            source = in_port if in_port >= 0 else p
+            self._drop(t, source, in_port, p, code, origin, detail_a, detail_b, "buffer", sub)
 
     def _drop(
         self,
@@ -720,7 +720,7 @@ class Simulation:
         b.drops[reason] += 1
         b.drops_by_origin[f"{origin}:{detail_b}"] += 1
         if origin == "hw":
-            if out_port:
+            if out_port >= 0:
                 self.out_disc[out_port] += 1
                 b.discards_out += 1
             else:
@@ -740,8 +740,8 @@ class Simulation:
             self.dseq[source_port],
             fab.port_ifindex[source_port],
             self.dsup[source_port],
-            fab.port_ifindex[in_port] if in_port else 0,
-            fab.port_ifindex[out_port] if out_port else 0,
+            fab.port_ifindex[in_port] if in_port >= 0 else 0,
+            fab.port_ifindex[out_port] if out_port >= 0 else 0,
             code,
             header[: cfg.header_bytes],
             frame_length,
