@@ -8,7 +8,6 @@ decoding by small struct-based helpers in this file, independent of the encoder.
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
@@ -66,6 +65,7 @@ from decoders.records import (
     SfpLane,
     VlanCounters,
 )
+from tests.shared_data import shared_dir
 
 
 def hx(text: str) -> bytes:
@@ -1170,9 +1170,7 @@ def test_sampled_header_helper_fills_packet() -> None:
 
 
 def _shared_captures() -> Path:
-    override = os.environ.get("FABRICSCOPE_SHARED")
-    base = Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
-    return base / "captures"
+    return shared_dir() / "captures"
 
 
 # Every stored vector is canonical XDR (zero pads, no trailing bytes): re-encoding is byte-exact.

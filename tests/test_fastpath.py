@@ -42,6 +42,7 @@ from decoders.records import (
     SampledHeader,
 )
 from decoders.rocev2 import EXTENSION_HEADER_SIZES, EXTENSION_HEADERS, OPCODES, parse_rocev2
+from tests.shared_data import shared_dir
 
 # ---------------------------------------------------------------------------------------------
 # The two builds
@@ -614,8 +615,7 @@ def test_packet_variants(impl: ModuleType, case: tuple[int, tuple[int, bytes]]) 
 
 
 def _shared_dir() -> Path:
-    override = os.environ.get("FABRICSCOPE_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+    return shared_dir()
 
 
 def _udp_payloads(path: Path) -> list[bytes]:

@@ -8,7 +8,6 @@ rejected from the bounds, never allocated).
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import time
@@ -24,6 +23,7 @@ from decoders.errors import DecodeError
 from decoders.parse import decode_datagram
 from decoders.records import Datagram, RawRecord, Sample
 from tests import strategies as S
+from tests.shared_data import shared_dir
 
 _SLUG = re.compile(r"[a-z][a-z0-9_]*\Z")
 _U32 = struct.Struct(">I")
@@ -304,9 +304,7 @@ def test_any_other_version_is_bad_version(version: int, rest: bytes) -> None:
 
 
 def _vectors_dir() -> Path:
-    shared = os.environ.get("FABRICSCOPE_SHARED")
-    base = Path(shared) if shared else Path(__file__).resolve().parents[2] / "shared"
-    return base / "captures" / "vectors"
+    return shared_dir() / "captures" / "vectors"
 
 
 def _vector_names() -> list[str]:
