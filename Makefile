@@ -20,7 +20,7 @@ venv: $(BIN)/fabricscope ## Create .venv with fabricscope (compiled fast path) a
 run: venv ## Set up and run the collector fed by a small simulated fabric (Ctrl+C stops)
 	$(BIN)/fabricscope demo
 
-lint: venv ## ruff (lint + format check) and mypy (strict on decoders/ and topology/)
+lint: venv ## ruff (lint + format check) and mypy (strict on decoders/, topology/, simulator/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy decoders topology collector simulator
