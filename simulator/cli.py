@@ -242,6 +242,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--http-port", type=int, default=8008, help="HTTP port (8008)")
     parser.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="address the collector's HTTP face binds (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
+    parser.add_argument(
         "--no-collector",
         action="store_true",
         help="only simulate (send to 127.0.0.1:PORT, e.g. to a collector already running)",
@@ -440,7 +445,7 @@ def _start_collector(args: argparse.Namespace, topology: str) -> subprocess.Pope
         "--sflow-bind",
         f"127.0.0.1:{args.sflow_port}",
         "--http-bind",
-        f"127.0.0.1:{args.http_port}",
+        f"{args.http_host}:{args.http_port}",
         "--topology",
         topology,
         "--workers",
