@@ -41,6 +41,7 @@ class AgentStatus:
     uptime_ms: int
     sampling_rate: int | None
     effective_sampling_rate: float | None
+    hostname: str | None = None  # what it says in host_descr (counter record 2000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class PortStatus:
     in_utilization: float | None
     out_utilization: float | None
     last_seen: float
+    sflow_name: str | None = None  # the ifName it reports in port_name (counter record 1005)
 
 
 @dataclass(slots=True)

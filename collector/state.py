@@ -677,6 +677,7 @@ class FabricState:
             in_util,
             out_util,
             now,
+            self.resolver.port_name(agent, ifindex),
         )
 
     def _interface_delta(
@@ -824,6 +825,7 @@ class FabricState:
                 track.uptime_ms,
                 track.sampling_rate,
                 track.effective_rate,
+                self.resolver.hostname(key[0]),
             )
             track.dirty = False
         delta = Delta(
