@@ -29,8 +29,14 @@ from collector.period import PeriodDetector, PeriodParams, PeriodState
 from topology.index import ROLES, TopologyIndex
 
 # port_ingress_bytes (present with --per-port-metrics) is smoothed for the compatible face's
-# quartiles; it has no exported per-second gauge.
-SMOOTHED_FAMILIES = (*(f.name for f in FAMILIES if f.smoothed), "port_ingress_bytes")
+# quartiles, the per-agent datagrams and samples for /agents/json; none has an exported
+# per-second gauge.
+SMOOTHED_FAMILIES = (
+    *(f.name for f in FAMILIES if f.smoothed),
+    "port_ingress_bytes",
+    "agent_datagrams",
+    "agent_samples",
+)
 ROCE_LATENESS_BUCKETS = 10  # 100 ms RoCE buckets are fed to the period detector 1 s late
 ROCE_MAX_GAP_BUCKETS = 600  # a longer gap (clock jump) is skipped, not replayed
 
@@ -218,6 +224,10 @@ class Aggregator:
 
     # -----------------------------------------------------------------------------------------
     # Output
+
+    def rates(self, family: str) -> Mapping[Labels, float]:
+        """Smoothed per-second rates of one family of ``SMOOTHED_FAMILIES`` by labels."""
+        return self._smoothed.get(family, {})
 
     def _credit_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
         merged: dict[str, CreditStats] = {}
