@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -69,6 +70,22 @@ def parse_bind(value: object) -> BindAddress:
 Bind = Annotated[BindAddress, BeforeValidator(parse_bind)]
 
 
+def parse_http_url(value: object) -> str:
+    """An ``http://`` or ``https://`` base URL with a host, without query or fragment; no
+    trailing slash."""
+    if not isinstance(value, str):
+        raise ValueError("expected an http:// or https:// URL")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: no query or fragment expected")
+    return value.strip().rstrip("/")
+
+
+InfluxUrl = Annotated[str, BeforeValidator(parse_http_url)]
+
+
 class Settings(BaseModel):
     """Every ``serve`` setting with its default."""
 
@@ -102,6 +119,16 @@ class Settings(BaseModel):
     period_misses: float = Field(default=4.0, gt=0)
     period_stale: float = Field(default=10.0, gt=0)
     period_cv: float = Field(default=0.5, gt=0)
+    # direct push to InfluxDB v2 (docs/influxdb-push.md); the token comes from the environment
+    influx_url: InfluxUrl | None = None
+    influx_org: str | None = Field(default=None, min_length=1)
+    influx_bucket: str | None = Field(default=None, min_length=1)
+    influx_interval: float = Field(default=10.0, ge=0.05, le=3600)
+    influx_precision: str = Field(default="ms", pattern="^(s|ms|us|ns)$")
+    influx_batch_points: int = Field(default=5000, ge=1, le=1_000_000)
+    influx_buffer_points: int = Field(default=100_000, ge=1)
+    influx_buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    influx_max_backoff: float = Field(default=60.0, gt=0, le=3600)
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -172,10 +199,16 @@ def load_settings(
         if value is not None and key in FIELDS:
             values[key], origin[key] = value, flag_of(key)
     try:
-        return Settings(**values)
+        settings = Settings(**values)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
         where = origin.get(field, "default")
         raise SettingsError(f"invalid {field} (from {where}): {message}") from None
+    if settings.influx_url is not None:
+        for needed in ("influx_org", "influx_bucket"):
+            if getattr(settings, needed) is None:
+                where = origin["influx_url"]
+                raise SettingsError(f"missing {needed}: influx_url (from {where}) needs it")
+    return settings
