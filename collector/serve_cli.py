@@ -39,6 +39,15 @@ _HELP: dict[str, str] = {
     "period_misses": "period: missed cycles before the threshold is reset (default 4)",
     "period_stale": "period: periods without a crossing before it reads 0 (default 10)",
     "period_cv": "period: largest sdev/mean of a valid period (default 0.5)",
+    "influx_url": "push to InfluxDB v2 at this URL (token from FABRICSCOPE_INFLUX_TOKEN)",
+    "influx_org": "InfluxDB organization (required with --influx-url)",
+    "influx_bucket": "InfluxDB bucket (required with --influx-url)",
+    "influx_interval": "seconds between pushes (default 10)",
+    "influx_precision": "timestamp precision: s, ms, us or ns (default ms)",
+    "influx_batch_points": "lines per write request at most (default 5000)",
+    "influx_buffer_points": "points held while unsent; the oldest are dropped (default 100000)",
+    "influx_buffer_bytes": "bytes held while unsent (default 64 MiB)",
+    "influx_max_backoff": "longest wait between retries, s (default 60)",
 }
 
 
