@@ -464,6 +464,34 @@ FAMILIES: Final[tuple[Family, ...]] = (
     Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
     Family("topology_nodes", GAUGE, (), "Nodes in the topology."),
     Family("topology_reloads", COUNTER, ("result",), "Topology loads, by result (ok, error)."),
+    # --- direct InfluxDB push (collector.influx_push; only with --influx-url)
+    Family(
+        "influx_points_generated",
+        COUNTER,
+        (),
+        "Points put in the InfluxDB push buffer (one per series per push interval).",
+    ),
+    Family("influx_points_sent", COUNTER, (), "Points InfluxDB accepted."),
+    Family(
+        "influx_points_dropped",
+        COUNTER,
+        ("reason",),
+        "Points given up: buffer_full (oldest dropped), rejected (a 4xx answer other than 429).",
+    ),
+    Family(
+        "influx_requests_failed",
+        COUNTER,
+        ("reason",),
+        "InfluxDB write requests that failed: connection, timeout, http_429, http_5xx, http_4xx.",
+    ),
+    Family("influx_buffer_points", GAUGE, (), "Points waiting to be sent to InfluxDB."),
+    Family("influx_buffer_bytes", GAUGE, (), "Line protocol bytes waiting to be sent to InfluxDB."),
+    Family(
+        "influx_last_success_timestamp_seconds",
+        GAUGE,
+        (),
+        "Unix time of the last write InfluxDB accepted.",
+    ),
 )
 
 FAMILY_BY_NAME: Final = {f.name: f for f in FAMILIES}
