@@ -247,6 +247,10 @@ def period_json(state: PeriodState | None) -> dict[str, Any]:
             "lastCrossing": state.last_crossing,
             "compatible": _estimate_json(compatible),
             "fine": _estimate_json(fine),
+            "signal": {
+                "times": [round(t * 1000) for t, _ in state.signal],
+                "values": [value for _, value in state.signal],
+            },
         },
     }
 

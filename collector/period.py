@@ -46,6 +46,7 @@ LOW: Final = "low"
 
 BUCKET_SECONDS: Final = 0.1
 MIN_FINE_BUCKETS: Final = 20  # 2 s of data before the fine threshold is used
+SIGNAL_BUCKETS: Final = 100  # the fast rate's last 10 s, kept for the UI's periodicity view
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,9 @@ class PeriodState:
     compatible: PeriodEstimate
     fine: PeriodEstimate
     last_crossing: float | None
+    # (bucket end s, fast rate frames/s) of the last SIGNAL_BUCKETS buckets: what the
+    # threshold is compared with, at its own 100 ms resolution
+    signal: tuple[tuple[float, float], ...] = ()
 
 
 class _Estimator:
@@ -243,6 +247,7 @@ class PeriodDetector:
         self._recent_sum = 0.0
         self.fine_threshold = 0.0
         self._data_end: float | None = None
+        self._signal: deque[tuple[float, float]] = deque(maxlen=SIGNAL_BUCKETS)
 
     # -----------------------------------------------------------------------------------------
 
@@ -258,6 +263,7 @@ class PeriodDetector:
         old = self._fast
         new = rate if old is None else old + self._alpha * (rate - old)
         self._fast = new
+        self._signal.append((end, new))
         if threshold > 0 and old is not None:
             if new > threshold >= old:
                 crossed = t + BUCKET_SECONDS * (threshold - old) / (new - old)
@@ -345,4 +351,5 @@ class PeriodDetector:
             compatible=self.compatible.estimate(clock),
             fine=self.fine.estimate(clock),
             last_crossing=self.compatible.last,
+            signal=tuple(self._signal),
         )
