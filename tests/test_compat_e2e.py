@@ -81,9 +81,12 @@ def _parse(text: str) -> tuple[list[str], dict[str, float]]:
     return names, values
 
 
-def _run(tmp_path: Path, seconds: float, traffic: list[str], serve_flags: list[str]) -> Any:
-    """Simulate ``seconds`` to a fresh collector, scraping twice a second; returns the truth
-    and the scrapes as (virtual time, values, fine period)."""
+def _run(
+    tmp_path: Path, seconds: float, traffic: list[str], serve_flags: list[str], linger: float = 0.0
+) -> Any:
+    """Simulate ``seconds`` to a fresh collector, scraping twice a second (and for ``linger``
+    seconds more once the traffic stopped); returns the truth and the scrapes as (time since
+    the start, names, values, period document)."""
     topology = tmp_path / "topology.json"
     subprocess.run(
         [sys.executable, "-m", "collector", "simulate", "--pcap", str(tmp_path / "t.pcap"),
@@ -101,12 +104,15 @@ def _run(tmp_path: Path, seconds: float, traffic: list[str], serve_flags: list[s
              "--truth", str(truth_path), "--start-time", str(start), *FABRIC, *traffic],
             env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        while sim.poll() is None:
+        stop_at: float | None = None
+        while stop_at is None or time.time() < stop_at:
             time.sleep(0.5)
             now = time.time()
             names, values = _parse(serve.get("prometheus/txt"))
             period = json.loads(serve.get("period/json"))
             scrapes.append((now - start, names, values, period))
+            if stop_at is None and sim.poll() is not None:
+                stop_at = time.time() + linger
         assert sim.returncode == 0, sim.stderr.read() if sim.stderr else ""
     finally:
         serve.process.send_signal(signal.SIGTERM)
@@ -132,6 +138,11 @@ def _close(got: float, want: float, sampled: float, extra: float = 0.03) -> bool
 # The compatible detector re-arms only after 0.2 s below the threshold: with 50 % duty the
 # off time must stay clear of that (at 0.5 s it is 0.25 s and an occasional cycle is missed, as
 # in the reference; docs/compat.md), so the jittered runs use longer periods.
+# After the traffic stops the period must fall to 0 once the last crossing is older than
+# ``stale`` (10) mean periods, plus the detector's 1 s feeding delay: 0.6 s x 10 + 1 s = 7 s.
+LINGER = 9.0
+
+
 @pytest.mark.parametrize(
     ("period", "jitter", "seconds"), [(0.6, 0.05, 22.0), (0.6, 0.15, 24.0)], ids=["j5", "j15"]
 )
@@ -139,8 +150,14 @@ def test_compatible_series_and_period_match_the_truth(
     tmp_path: Path, period: float, jitter: float, seconds: float
 ) -> None:
     truth, scrapes = _run(
-        tmp_path, seconds, ["--period", str(period), "--jitter", str(jitter)], SMALL_WINDOWS
+        tmp_path,
+        seconds,
+        ["--period", str(period), "--jitter", str(jitter)],
+        SMALL_WINDOWS,
+        linger=LINGER,
     )
+    ended = max(s[0] for s in scrapes) - LINGER  # about when the simulator exited
+    running, scrapes = scrapes, [s for s in scrapes if s[0] <= ended]
     rate = 5000
     true_period = truth["period"]["jobs"][0]["mean"]
     # --- names and order: every numeric line, always, in the reference's order
@@ -198,6 +215,20 @@ def test_compatible_series_and_period_match_the_truth(
     fine = [s[3]["fabricscope"]["fine"]["period"] for s in scrapes if s[0] >= seconds - 6]
     assert any(fine), fine
     assert all(abs(v / true_period - 1) < 0.1 for v in fine if v), (fine, true_period)
+    # --- after the traffic stops: never a wrong value, and 0 once stale (10 mean periods + 1 s)
+    after = [s for s in running if s[0] > ended]
+    assert all(
+        s[2]["sflow_ai_period"] == 0.0 or abs(s[2]["sflow_ai_period"] / true_period - 1) < 0.1
+        for s in after
+    )
+    settled = [s for s in after if s[0] > ended + 10 * true_period + 1.5]
+    assert settled, "no scrape after the period went stale"
+    assert all(s[2]["sflow_ai_period"] == 0.0 for s in settled), [
+        (round(s[0], 1), s[2]["sflow_ai_period"]) for s in after
+    ]
+    assert all(s[3]["fabricscope"]["fine"]["period"] == 0.0 for s in settled)
+    # the 2 s smoothed traffic decays too: ≥ 6 s after the stop it is below e^-3 of the load
+    assert settled[-1][2]["sflow_ai_bps"] < math.exp(-3) * bps
 
 
 def truth_min_max_holds(truth: Any, values: dict[str, float]) -> bool:
