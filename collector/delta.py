@@ -42,6 +42,7 @@ class AgentStatus:
     sampling_rate: int | None
     effective_sampling_rate: float | None
     hostname: str | None = None  # what it says in host_descr (counter record 2000)
+    sampling_rates: tuple[int, ...] = ()  # distinct rates seen in its flow samples, ascending
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ sits behind the same method; ``choose_decoder`` picks it when the compiled build
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Callable
 
 from collector.state import FabricState
@@ -19,6 +20,8 @@ from decoders.records import Datagram
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL = 10.0  # seconds between two log lines about bad input
+_U32_PAIR = struct.Struct("!II")
+_U32 = struct.Struct("!I")
 
 
 class Pipeline:
@@ -51,7 +54,7 @@ class Pipeline:
             datagram = self._decode(bytes(data))
         except DecodeError as exc:
             self.state.count("datagrams")
-            self.state.count("decode_errors", (exc.reason,))
+            self._decode_error(data, exc)
             self._log(now, "bad datagram skipped: %s", exc)
             return
         try:
@@ -70,19 +73,26 @@ class Pipeline:
             fast_decoder.scan_datagram(data, rows)
         except DecodeError as exc:
             self.state.count("datagrams")
-            self.state.count("decode_errors", (exc.reason,))
+            self._decode_error(data, exc)
             self._log(now, "bad datagram skipped: %s", exc)
             return
         try:
             self.state.apply_rows(rows, data, now)
         except DecodeError as exc:  # a counter/drop sample the scan located but cannot decode
-            self.state.count("decode_errors", (exc.reason,))
+            self._decode_error(data, exc)
             self._log(now, "bad sample skipped: %s", exc)
         except Exception:
             self.state.count("internal_errors")
             if now - self._last_log >= LOG_INTERVAL:
                 self._last_log = now
                 log.exception("internal error while applying a datagram")
+
+    def _decode_error(self, data: bytes | memoryview, exc: DecodeError) -> None:
+        """Count a rejected datagram, and against its agent when its header names one."""
+        self.state.count("decode_errors", (exc.reason,))
+        sender = header_agent(data)
+        if sender is not None:
+            self.state.count_decode_error(sender[0], sender[1], exc.reason)
 
     def _log(self, now: float, message: str, *args: object) -> None:
         if now - self._last_log < LOG_INTERVAL:
@@ -93,6 +103,20 @@ class Pipeline:
             self._suppressed = 0
         self._last_log = now
         log.warning(message, *args)
+
+
+def header_agent(data: bytes | memoryview) -> tuple[str, int] | None:
+    """(agent address, sub-agent id) from a datagram header when it is readable, else None."""
+    if len(data) < _U32_PAIR.size:
+        return None
+    version, address_type = _U32_PAIR.unpack_from(data, 0)
+    size = 4 if address_type == 1 else 16 if address_type == 2 else 0
+    if version != 5 or not size or len(data) < 12 + size:
+        return None
+    agent = fast_decoder.agent_text(address_type, bytes(data[8 : 8 + size]))
+    if agent is None:
+        return None
+    return agent, _U32.unpack_from(data, 8 + size)[0]
 
 
 def choose_decoder(setting: str) -> bool:

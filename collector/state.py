@@ -90,6 +90,11 @@ TRANSIT_SATURATED = 0xFFFFFFFF
 PROMOTE_AFTER = 3  # datagrams before an agent gets its own series (spoofed floods never do)
 LABEL_CAP = 256  # distinct values of a label taken from the wire; more become "other"
 AGENT_NAME_CACHE = 65_536  # raw agent addresses whose text form is cached (fast path)
+MAX_SAMPLING_RATES = 8  # distinct sampling rates remembered per agent
+# The flow samples of an agent's first datagram and of every 16th after it are looked at for
+# their sampling rates: every datagram would cost the fast path a column scan.
+RATES_EVERY = 16
+SAMPLE_KINDS = ("flow", "counter", "drop")  # order of AgentTrack.pending_samples
 
 _ROLE_LABELS: dict[str, Labels] = {r: (r,) for r in ("edge", "core", UNMAPPED)}
 _OPERATION_LABELS: dict[int, str] = {op: f"{t}:{name}" for op, (t, name) in OPCODES.items()}
@@ -136,8 +141,12 @@ class AgentTrack:
     pending_datagrams: int = 0
     pending_lost: int = 0
     pending_restarts: int = 0
+    pending_out_of_order: int = 0
+    pending_samples: list[int] = field(default_factory=lambda: [0, 0, 0])  # SAMPLE_KINDS
+    pending_decode_errors: dict[str, int] = field(default_factory=dict)  # by reason
     dirty: bool = True
     sampling_rate: int | None = None
+    sampling_rates: list[int] = field(default_factory=list)  # distinct, MAX_SAMPLING_RATES
     effective_rate: float | None = None
     pool_delta: int = 0
     generated_delta: int = 0
@@ -168,6 +177,13 @@ def _delta64(old: int, new: int) -> int | None:
     if new == UNKNOWN_U64 or old == UNKNOWN_U64:
         return 0
     return new - old if new >= old else None
+
+
+def _note_sampling_rate(track: AgentTrack, rate: int) -> None:
+    """Remember a sampling rate an agent uses (bounded: a spoofed flood cannot grow it)."""
+    rates = track.sampling_rates
+    if rate > 0 and rate not in rates and len(rates) < MAX_SAMPLING_RATES:
+        rates.append(rate)
 
 
 def _bucket_index(bounds: tuple[float, ...], value: float) -> int:
@@ -268,6 +284,10 @@ class FabricState:
         self._roce_key = math.floor(now * 10)
         self.count("datagrams")
         track = self._track(agent, datagram.sub_agent, datagram.sequence, datagram.uptime_ms, now)
+        if track is not None and track.datagrams % RATES_EVERY == 1:
+            for sample in datagram.samples:
+                if type(sample) is FlowSample:
+                    _note_sampling_rate(track, sample.sampling_rate)
         for sample in datagram.samples:
             kind = type(sample)
             if kind is FlowSample:
@@ -323,6 +343,7 @@ class FabricState:
             return
         if gap == 0 or gap > 0x7FFFFFFF:
             self.count("out_of_order_datagrams")
+            track.pending_out_of_order += 1
             return
         if gap <= MAX_SEQUENCE_GAP and gap > 1:
             track.pending_lost += gap - 1
@@ -444,6 +465,7 @@ class FabricState:
         if track is not None:
             source = (source_type << 32) | source_index
             track.sampling_rate = rate
+            track.pending_samples[0] += 1
             state = track.flow_sources.get(source)
             if state is None:
                 track.flow_sources[source] = [sequence, sample_pool, drops]
@@ -543,6 +565,12 @@ class FabricState:
             self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
         if rows.count:
             self.observer.observe_rows(rows, data, agent, self.resolver, now)
+            if track is not None:
+                track.pending_samples[0] += rows.count
+                if track.datagrams % RATES_EVERY == 1:
+                    end = rows.count * NUM_COLUMNS
+                    for rate in set(rows.storage[COL_SAMPLING_RATE:end:NUM_COLUMNS]):
+                        _note_sampling_rate(track, rate)
         if not rows.others:
             return
         buf = bytes(data)
@@ -605,6 +633,7 @@ class FabricState:
         self.count("samples", ("counter",))
         source = (sample.source.type << 32) | sample.source.index
         if track is not None:
+            track.pending_samples[1] += 1
             last = track.counter_sources.get(source)
             if last is not None:
                 self._sample_gap("counter", last, sample.sequence)
@@ -759,6 +788,7 @@ class FabricState:
         self.observer.record_drop(agent, sample, self.resolver, now)
         source = (sample.source.type << 32) | sample.source.index
         if track is not None:
+            track.pending_samples[2] += 1
             state = track.drop_sources.get(source)
             if state is None:
                 track.drop_sources[source] = [sample.sequence, sample.drops]
@@ -782,6 +812,16 @@ class FabricState:
 
     # -----------------------------------------------------------------------------------------
     # Expiry and hand-over
+
+    def count_decode_error(self, agent: str, sub_agent: int, reason: str) -> None:
+        """A rejected datagram or sample whose header names a tracked agent (the pipeline
+        counts the collector-wide ``decode_errors`` itself)."""
+        track = self.agent(agent, sub_agent)
+        if track is None:
+            return  # an unknown sender's garbage never creates an agent
+        errors = track.pending_decode_errors
+        errors[reason] = errors.get(reason, 0) + 1
+        track.dirty = True
 
     def expire(self, now: float) -> None:
         """Forget agents silent for longer than the agent timeout."""
@@ -811,7 +851,17 @@ class FabricState:
                 self.count("agent_lost_datagrams", labels, track.pending_lost)
             if track.pending_restarts:
                 self.count("agent_restarts", labels, track.pending_restarts)
+            if track.pending_out_of_order:
+                self.count("agent_out_of_order_datagrams", labels, track.pending_out_of_order)
+            for kind, n in zip(SAMPLE_KINDS, track.pending_samples, strict=True):
+                if n:
+                    self.count("agent_samples", (*labels, kind), n)
+            for reason, n in track.pending_decode_errors.items():
+                self.count("agent_decode_errors", (*labels, reason), n)
             track.pending_datagrams = track.pending_lost = track.pending_restarts = 0
+            track.pending_out_of_order = 0
+            track.pending_samples = [0, 0, 0]
+            track.pending_decode_errors = {}
         agents: dict[AgentKey, AgentStatus] = {}
         for key, track in self._agents.items():
             if not track.dirty:
@@ -826,6 +876,7 @@ class FabricState:
                 track.sampling_rate,
                 track.effective_rate,
                 self.resolver.hostname(key[0]),
+                tuple(sorted(track.sampling_rates)),
             )
             track.dirty = False
         delta = Delta(
