@@ -29,6 +29,7 @@ from collector.http import create_app
 from collector.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
 from collector.locate import add_fabric_routes
 from collector.metrics import build_registry, render
+from collector.ports_api import add_ports_routes
 from collector.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
 from topology.index import TopologyIndex
 from topology.model import Topology, TopologyError, load_topology, parse_topology, topology_to_json
@@ -243,6 +244,7 @@ class Service:
             compat=self.compat,
         )
         add_fabric_routes(app, self.aggregator, self.topology)
+        add_ports_routes(app, self.aggregator)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         http = self.settings.http_bind
