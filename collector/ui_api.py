@@ -1,0 +1,346 @@
+"""What the web UI reads beyond the compatible and topology JSON: agent health, per-link load,
+and the UI's static files.
+
+* ``GET /agents/json``: one entry per tracked (agent, sub-agent): node, last seen, smoothed
+  datagrams and samples per second (by kind), sampling rates, lost and out-of-order datagrams,
+  restarts, decode errors by reason; and totals over the agents listed.
+* ``GET /links/json``: every link of the topology with its status (as ``topology.status``
+  decides it) and the load in each direction from the ends' last interface counter interval.
+* ``GET /``, ``/app/ai-metrics/html/`` (sFlow-RT's UI path): ``web/static/index.html``;
+  ``GET /static/{file}``: files under ``web.STATIC_DIR`` only (no listing, no dot files, nothing
+  outside it).
+
+Handlers only read the aggregator (see docs/api.md for the shapes).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Protocol
+
+from collector.http import json_bytes
+from collector.state import SAMPLE_KINDS
+from topology.status import fabric_status
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from collector.delta import AgentStatus, Labels, PortStatus
+    from collector.locate import FabricView
+    from topology.index import TopologyIndex
+
+UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know
+UI_PATHS = ("/", "/app/ai-metrics/html/", "/app/ai-metrics/html/index.html")
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+class AggregatorLike(Protocol):
+    """What the routes read from ``collector.aggregate.Aggregator``."""
+
+    @property
+    def index(self) -> TopologyIndex | None:
+        """The topology in use."""
+
+    @property
+    def agents(self) -> Mapping[tuple[str, int], AgentStatus]:
+        """Latest agent statuses."""
+
+    @property
+    def ports(self) -> Mapping[tuple[str, int], PortStatus]:
+        """Latest port statuses."""
+
+    @property
+    def counters(self) -> Mapping[str, Mapping[Labels, float]]:
+        """Cumulative counters by family."""
+
+    @property
+    def view(self) -> FabricView:
+        """Locate table, drop log, flow activity."""
+
+    def rates(self, family: str) -> Mapping[Labels, float]:
+        """Smoothed per-second rates of one family."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Agents
+
+
+def _by_agent(series: Mapping[Labels, float]) -> dict[Labels, dict[str, float]]:
+    """(agent, sub_agent, X) → value regrouped as (agent, sub_agent) → {X: value}."""
+    out: dict[Labels, dict[str, float]] = {}
+    for labels, value in series.items():
+        out.setdefault(labels[:2], {})[labels[2]] = value
+    return out
+
+
+def _empty_totals() -> dict[str, Any]:
+    return {
+        "datagrams_per_second": 0.0,
+        "samples_per_second": dict.fromkeys(SAMPLE_KINDS, 0.0),
+        "datagrams": 0,
+        "samples": dict.fromkeys(SAMPLE_KINDS, 0),
+        "datagrams_lost": 0,
+        "out_of_order": 0,
+        "restarts": 0,
+        "decode_errors": 0,
+        "decode_errors_by_reason": {},
+    }
+
+
+def _add_totals(totals: dict[str, Any], entry: Mapping[str, Any]) -> None:
+    for key in ("datagrams_per_second", "datagrams", "datagrams_lost", "out_of_order"):
+        totals[key] += entry[key]
+    totals["restarts"] += entry["restarts"]
+    totals["decode_errors"] += entry["decode_errors"]
+    for key in ("samples_per_second", "samples"):
+        for kind, value in entry[key].items():
+            totals[key][kind] += value
+    by_reason = totals["decode_errors_by_reason"]
+    for reason, n in entry["decode_errors_by_reason"].items():
+        by_reason[reason] = by_reason.get(reason, 0) + n
+
+
+def agents_document(aggregator: AggregatorLike, now: float | None = None) -> dict[str, Any]:
+    """``GET /agents/json``: per-agent health, sorted by agent then sub-agent."""
+    when = time.time() if now is None else now
+    counters = aggregator.counters
+    datagrams = counters.get("agent_datagrams", {})
+    lost = counters.get("agent_lost_datagrams", {})
+    late = counters.get("agent_out_of_order_datagrams", {})
+    restarts = counters.get("agent_restarts", {})
+    samples = _by_agent(counters.get("agent_samples", {}))
+    errors = _by_agent(counters.get("agent_decode_errors", {}))
+    datagram_rates = aggregator.rates("agent_datagrams")
+    sample_rates = _by_agent(aggregator.rates("agent_samples"))
+    index = aggregator.index
+    status = fabric_status(index, aggregator.agents, (), {}, when)
+    unknown = {(a["agent"], a["sub_agent"]) for a in status["unknown_agents"]}
+    entries: list[dict[str, Any]] = []
+    totals = _empty_totals()
+    for key, agent_status in sorted(aggregator.agents.items(), key=_agent_order):
+        agent, sub_agent = key
+        labels = (agent, str(sub_agent))
+        in_topology = key not in unknown
+        node = agent_status.node or (index.node_of_agent.get(agent) if index else None)
+        my_samples = samples.get(labels, {})
+        my_rates = sample_rates.get(labels, {})
+        my_errors = {reason: int(n) for reason, n in sorted(errors.get(labels, {}).items())}
+        entry = {
+            "agent": agent,
+            "sub_agent": sub_agent,
+            "node": node if in_topology else None,
+            "hostname": agent_status.hostname,
+            "in_topology": in_topology,
+            "last_seen": round(agent_status.last_seen * 1000),
+            "age_s": round(max(0.0, when - agent_status.last_seen), 3),
+            "uptime_s": agent_status.uptime_ms / 1000.0,
+            "datagrams_per_second": datagram_rates.get(labels, 0.0),
+            "samples_per_second": {kind: my_rates.get(kind, 0.0) for kind in SAMPLE_KINDS},
+            "datagrams": int(datagrams.get(labels, 0.0)),
+            "samples": {kind: int(my_samples.get(kind, 0.0)) for kind in SAMPLE_KINDS},
+            "sampling_rates": list(agent_status.sampling_rates),
+            "effective_sampling_rate": agent_status.effective_sampling_rate,
+            "datagrams_lost": int(lost.get(labels, 0.0)),
+            "out_of_order": int(late.get(labels, 0.0)),
+            "restarts": int(restarts.get(labels, 0.0)),
+            "decode_errors": sum(my_errors.values()),
+            "decode_errors_by_reason": my_errors,
+        }
+        entries.append(entry)
+        _add_totals(totals, entry)
+    totals["agents"] = len(entries)
+    # Rejected datagrams whose header names no tracked agent (garbage, unknown senders).
+    everything = sum(counters.get("decode_errors", {}).values())
+    attributed = sum(counters.get("agent_decode_errors", {}).values())
+    totals["decode_errors_unattributed"] = int(everything - attributed)
+    return {"time": round(when * 1000), "agents": entries, "totals": totals}
+
+
+def _agent_order(item: tuple[tuple[str, int], object]) -> tuple[int, str, int]:
+    """IPv4 agents first, each family in address order, then sub-agent."""
+    agent, sub_agent = item[0]
+    try:
+        address = ipaddress.ip_address(agent)
+    except ValueError:
+        return (2, agent, sub_agent)
+    return (address.version // 6, f"{int(address):039d}", sub_agent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Links
+
+
+def _speed(status: PortStatus | None) -> float | None:
+    if status is None or not 0 < status.speed_bps < UNKNOWN_SPEED:
+        return None
+    return float(status.speed_bps)
+
+
+def _bps(status: PortStatus | None, direction: str) -> float | None:
+    """Bit/s of one port's last counter interval (``in`` or ``out``)."""
+    speed = _speed(status)
+    if status is None or speed is None:
+        return None
+    ratio = status.in_utilization if direction == "in" else status.out_utilization
+    return None if ratio is None else ratio * speed
+
+
+def _ends(ports: Iterable[PortStatus]) -> dict[tuple[str, str], PortStatus]:
+    """(node, port) → its latest status (the most recent one when two agents claim it)."""
+    out: dict[tuple[str, str], PortStatus] = {}
+    for status in ports:
+        if status.node is None or status.port is None:
+            continue
+        key = (status.node, status.port)
+        old = out.get(key)
+        if old is None or old.last_seen <= status.last_seen:
+            out[key] = status
+    return out
+
+
+def links_document(aggregator: AggregatorLike, now: float | None = None) -> dict[str, Any]:
+    """``GET /links/json``: each topology link's status and load, sorted by name."""
+    when = time.time() if now is None else now
+    index = aggregator.index
+    ports = aggregator.ports.values()
+    status = fabric_status(index, {}, ports, {}, when)
+    down = set(status["down_links"])
+    unmonitored = set(status["unmonitored_links"])
+    ends = _ends(ports)
+    links: list[dict[str, Any]] = []
+    topology_links = index.topology.links if index is not None else {}
+    for name in sorted(topology_links):
+        link = topology_links[name]
+        end1 = ends.get((link.node1, link.port1))
+        end2 = ends.get((link.node2, link.port2))
+        speeds = [s for s in (_speed(end1), _speed(end2)) if s is not None]
+        speed = min(speeds) if speeds else None
+        # Each direction from the sending end's output counters, else the receiving end's input.
+        one_to_two = _first_known(_bps(end1, "out"), _bps(end2, "in"))
+        two_to_one = _first_known(_bps(end2, "out"), _bps(end1, "in"))
+        known = [b for b in (one_to_two, two_to_one) if b is not None]
+        links.append(
+            {
+                "name": name,
+                "node1": link.node1,
+                "port1": link.port1,
+                "node2": link.node2,
+                "port2": link.port2,
+                "status": _link_status(name, unmonitored, down),
+                "speed_bps": speed,
+                "bps_1to2": one_to_two,
+                "bps_2to1": two_to_one,
+                "utilization": max(known) / speed if speed and known else None,
+            }
+        )
+    return {"time": round(when * 1000), "links": links}
+
+
+def _link_status(name: str, unmonitored: set[str], down: set[str]) -> str:
+    if name in unmonitored:
+        return "unmonitored"
+    return "down" if name in down else "up"
+
+
+def _first_known(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Static files
+
+
+def content_type_of(path: Path) -> str:
+    """The Content-Type we serve a static file with (by suffix; LICENSE files as text)."""
+    suffix = path.suffix.lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    if path.name.upper().startswith(("LICENSE", "LICENCE", "VERSION", "README")):
+        return CONTENT_TYPES[".txt"]
+    return DEFAULT_CONTENT_TYPE
+
+
+def static_file(root: Path, relative: str) -> Path | None:
+    """The file ``relative`` names under ``root``, or None: nothing outside ``root`` (``..``,
+    absolute paths, symlinks out), no dot files, no directories."""
+    if not relative or "\\" in relative or "\x00" in relative:
+        return None
+    parts = PurePosixPath(relative).parts
+    if not parts or relative.startswith("/") or any(p in ("..", ".") or p[0] == "." for p in parts):
+        return None
+    base = root.resolve()
+    candidate = (base / relative).resolve()
+    if not candidate.is_relative_to(base) or not candidate.is_file():
+        return None
+    return candidate
+
+
+# ---------------------------------------------------------------------------------------------
+# Routes
+
+
+def add_ui_routes(
+    app: web.Application, aggregator: AggregatorLike, static_dir: Path | None = None
+) -> None:
+    """Register ``/agents/json``, ``/links/json``, the UI page and ``/static/``."""
+    from aiohttp import web
+
+    if static_dir is None:
+        from web import STATIC_DIR
+
+        static_dir = STATIC_DIR
+    root = static_dir
+
+    def json_response(document: object) -> web.Response:
+        return web.Response(body=json_bytes(document), content_type="application/json")
+
+    def file_response(path: Path) -> web.FileResponse:
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": content_type_of(path),
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def agents(_: web.Request) -> web.Response:
+        return json_response(agents_document(aggregator))
+
+    async def links(_: web.Request) -> web.Response:
+        return json_response(links_document(aggregator))
+
+    async def index_page(_: web.Request) -> web.StreamResponse:
+        page = static_file(root, "index.html")
+        if page is None:
+            return web.Response(status=404, text="the web UI is not installed\n")
+        return file_response(page)
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        found = static_file(root, request.match_info["path"])
+        if found is None:
+            return web.Response(status=404, text="not found\n")
+        return file_response(found)
+
+    router = app.router
+    router.add_get("/agents/json", agents)
+    router.add_get("/links/json", links)
+    for path in UI_PATHS:
+        router.add_get(path, index_page)
+    router.add_get("/static/{path:.*}", static)
