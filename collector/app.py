@@ -31,6 +31,7 @@ from collector.locate import add_fabric_routes
 from collector.metrics import build_registry, render
 from collector.ports_api import add_ports_routes
 from collector.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
+from collector.ui_api import add_ui_routes
 from topology.index import TopologyIndex
 from topology.model import Topology, TopologyError, load_topology, parse_topology, topology_to_json
 
@@ -244,6 +245,7 @@ class Service:
             compat=self.compat,
         )
         add_fabric_routes(app, self.aggregator, self.topology)
+        add_ui_routes(app, self.aggregator)
         add_ports_routes(app, self.aggregator)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
