@@ -75,7 +75,8 @@ class Finding:
     def line(self) -> str:
         """One line of text."""
         where = f" ({self.location})" if self.location else ""
-        return f"{self.severity}: {self.kind}: {self.subject} {self.name}: {self.message}{where}"
+        subject = f"{self.subject} {self.name}" if self.name else self.subject
+        return f"{self.severity}: {self.kind}: {subject}: {self.message}{where}"
 
 
 def port_name(node: str, port: str) -> str:
