@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from collector.drop_log import format_event, parse_filter
 from collector.locate import normalize_address
+from collector.topology_check_cli import CHECK_HELP, add_check_arguments, run_topology_check
 
 PROG = "fabricscope"
 COLLECTOR_ENV = "FABRICSCOPE_COLLECTOR"
@@ -153,6 +154,7 @@ TOPOLOGY_COMMANDS: list[TopologyCommand] = [
         _add_status_arguments,
         run_topology_status,
     ),
+    TopologyCommand("check", CHECK_HELP, add_check_arguments, run_topology_check),
 ]
 
 
