@@ -22,15 +22,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 from collector.http import json_bytes
+from collector.locate import AggregatorLike as FabricAggregator
 from collector.state import SAMPLE_KINDS
 from topology.status import fabric_status
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from collector.delta import AgentStatus, Labels, PortStatus
-    from collector.locate import FabricView
-    from topology.index import TopologyIndex
+    from collector.delta import Labels, PortStatus
 
 UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know
 UI_PATHS = ("/", "/app/ai-metrics/html/", "/app/ai-metrics/html/index.html")
@@ -50,28 +49,13 @@ CONTENT_TYPES = {
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
-class AggregatorLike(Protocol):
-    """What the routes read from ``collector.aggregate.Aggregator``."""
-
-    @property
-    def index(self) -> TopologyIndex | None:
-        """The topology in use."""
-
-    @property
-    def agents(self) -> Mapping[tuple[str, int], AgentStatus]:
-        """Latest agent statuses."""
-
-    @property
-    def ports(self) -> Mapping[tuple[str, int], PortStatus]:
-        """Latest port statuses."""
+class AggregatorLike(FabricAggregator, Protocol):
+    """What the routes read from ``collector.aggregate.Aggregator``: the status routes' view
+    (topology, agent and port statuses), plus counters and smoothed rates."""
 
     @property
     def counters(self) -> Mapping[str, Mapping[Labels, float]]:
         """Cumulative counters by family."""
-
-    @property
-    def view(self) -> FabricView:
-        """Locate table, drop log, flow activity."""
 
     def rates(self, family: str) -> Mapping[Labels, float]:
         """Smoothed per-second rates of one family."""
