@@ -237,12 +237,14 @@ FAMILIES: Final[tuple[Family, ...]] = (
         COUNTER,
         _DR,
         "Interface octets from counter samples, by direction (in, out) and port role.",
+        smoothed=True,
     ),
     Family(
         "interface_packets",
         COUNTER,
         _DR,
         "Interface unicast+multicast+broadcast packets from counter samples.",
+        smoothed=True,
     ),
     Family(
         "interface_errors",

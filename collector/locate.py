@@ -35,7 +35,7 @@ from decoders.packet_types import PacketInfo
 from decoders.records import DropSample
 from topology.index import EDGE, PortInfo, TopologyIndex
 from topology.resolver import PortResolver
-from topology.status import fabric_status, prometheus_text
+from topology.status import fabric_status, prometheus_text, traffic_figures
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -282,6 +282,9 @@ class AggregatorLike(Protocol):
     def view(self) -> FabricView:
         """Locate table, drop log, flow activity."""
 
+    def rates(self, family: str) -> Mapping[tuple[str, ...], float]:
+        """Smoothed per-second rates of one family by labels."""
+
 
 class TopologyLike(Protocol):
     """``collector.http.TopologyAccess``."""
@@ -302,6 +305,13 @@ def status_document(aggregator: AggregatorLike, now: float | None = None) -> dic
         aggregator.ports.values(),
         aggregator.view.flow_agents,
         when,
+    )
+    document["traffic"] = traffic_figures(
+        aggregator.rates("interface_bytes"),
+        aggregator.rates("interface_packets"),
+        aggregator.rates("interface_discards"),
+        aggregator.rates("interface_errors"),
+        aggregator.ports.values(),
     )
     document["locate"] = {
         "addresses": len(aggregator.view.locate),

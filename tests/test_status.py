@@ -5,15 +5,22 @@ from __future__ import annotations
 from collector.delta import AgentStatus, PortStatus
 from tests.fabric_builders import TOPOLOGY
 from topology import TopologyIndex, parse_topology
-from topology.status import fabric_status, prometheus_text
+from topology.status import fabric_status, prometheus_text, traffic_figures
 
 
 def _agent(node: str, seen: float = 10.0) -> AgentStatus:
     return AgentStatus(node, seen, 1000, 1000, None)
 
 
-def _port(node: str | None, port: str | None, oper: bool = True, admin: bool = True) -> PortStatus:
-    return PortStatus(node, port, "core", oper, admin, 10**11, None, None, 10.0)
+def _port(
+    node: str | None,
+    port: str | None,
+    oper: bool = True,
+    admin: bool = True,
+    role: str = "core",
+    speed: int = 10**11,
+) -> PortStatus:
+    return PortStatus(node, port, role, oper, admin, speed, None, None, 10.0)
 
 
 def test_nodes_links_and_agents() -> None:
@@ -46,6 +53,38 @@ def test_nodes_links_and_agents() -> None:
     assert 'sflow_topology_links{status="up"} 0\n' in text
     assert 'sflow_topology_agents{status="unknown"} 1\n' in text
     assert "# TYPE sflow_topology_links gauge\n" in text
+
+
+def test_traffic_figures_edge_in_and_fabric_errors() -> None:
+    octets = {("in", "edge"): 1000.0, ("out", "edge"): 7.0, ("in", "core"): 5000.0}
+    packets = {("in", "edge"): 10.0, ("in", "core"): 50.0, ("in", "unmapped"): 3.0}
+    discards = {("in", "edge"): 1.5, ("out", "core"): 2.0, ("in", "unmapped"): 100.0}
+    errors = {("out", "edge"): 0.25, ("in", "unmapped"): 9.0}
+    ports = [
+        _port("leaf1", "swp1", role="edge", speed=25 * 10**9),
+        _port("leaf1", "swp2", role="edge", speed=100 * 10**9),
+        _port("leaf1", "swp3", role="edge", oper=False, speed=400 * 10**9),  # down: no capacity
+        _port("leaf1", "swp9", role="core", speed=400 * 10**9),
+    ]
+    traffic = traffic_figures(octets, packets, discards, errors, ports)
+    # edge ingress only; discards/errors over edge+core both directions, unmapped left out
+    assert traffic == {
+        "bps": 8000.0,
+        "speed": 125e9,
+        "pps": 10.0,
+        "discards": 3.5,
+        "errors": 0.25,
+    }
+    text = prometheus_text({**fabric_status(None, {}, [], {}, 0.0), "traffic": traffic})
+    tail = text.splitlines()[-10:]
+    assert tail[1::2] == [
+        "sflow_topology_traffic_bps 8000.0",
+        "sflow_topology_traffic_speed 125000000000.0",
+        "sflow_topology_traffic_pps 10.0",
+        "sflow_topology_traffic_discards 3.5",
+        "sflow_topology_traffic_errors 0.25",
+    ]
+    assert tail[0] == "# TYPE sflow_topology_traffic_bps gauge"
 
 
 def test_admin_down_is_down_and_all_up_is_up() -> None:
@@ -106,6 +145,9 @@ class _Aggregator:
             [{"time": 1.0, "reason_name": "acl"}, {"time": 2.0, "reason_name": "red"}]
         )
 
+    def rates(self, family: str) -> dict[tuple[str, ...], float]:
+        return {("in", "edge"): 2.0} if family == "interface_errors" else {}
+
 
 def test_routes() -> None:
     import asyncio
@@ -144,6 +186,7 @@ def test_routes() -> None:
             assert (await client.get("/drops/json?filter=x=1")).status == 400
             text = await (await client.get(f"{TOPOLOGY_APP_BASE}/prometheus/txt")).text()
             assert 'sflow_topology_agents{status="unknown"} 1' in text
+            assert "sflow_topology_traffic_errors 2.0\n" in text
             put = await client.put(f"{TOPOLOGY_APP_BASE}/topology/json", data=b"{}")
             assert await put.json() == {"version": 2} and topology.body == b"{}"
             bad = await client.post(f"{TOPOLOGY_APP_BASE}/topology/json", data=b"bad")

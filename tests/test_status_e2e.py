@@ -125,6 +125,11 @@ def test_status_locate_and_drops_for_simulated_faults(served: Served, tmp_path: 
     assert 'sflow_topology_links{status="down"} 1\n' in text
     assert 'sflow_topology_links{status="unmonitored"} 2\n' in text
     assert 'sflow_topology_agents{status="unknown"} 1\n' in text
+    # traffic: every host-facing port is up at the simulated host speed; hosts sent traffic
+    edge_ports = SPEC.leaves * SPEC.hosts_per_leaf * SPEC.nics_per_host
+    assert status["traffic"]["speed"] == edge_ports * SPEC.host_speed_gbps * 1e9
+    assert status["traffic"]["bps"] > 0 and status["traffic"]["pps"] > 0
+    assert f"sflow_topology_traffic_speed {status['traffic']['speed']!r}\n" in text
     cli = _cli(s, "topology", "status")
     assert cli.returncode == 0, cli.stderr
     assert "nodes   total 5  unmonitored 1" in cli.stdout

@@ -10,6 +10,10 @@ collector keeps (duck-typed below), plus when each agent last sent a flow sample
   ends are admin and oper up; else *down* (as the topology app: all four statuses known, all up).
 * **Agents**: *known* when they belong to a topology node, *unknown* otherwise ("agents not in
   the topology").
+* **Traffic** (the topology app's ``traffic_*`` figures, from interface counters): bit/s and
+  packets/s received on **edge** ports (what the hosts send into the fabric), the summed ifSpeed
+  of the edge ports that are up, and discards and errors per second summed over every edge and
+  core port, in and out (the reference's ``TOPOLOGY`` group).
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ FLOW_WINDOW = 60.0  # seconds without a flow sample before a monitored node is "
 NODE_STATUSES = ("unmonitored", "noflows", "flows")
 LINK_STATUSES = ("unmonitored", "up", "down")
 AGENT_STATUSES = ("known", "unknown")
+# (field of the status document's "traffic" block, exported family name) in the reference's order
+TRAFFIC_FIGURES = (
+    ("bps", "traffic_bps"),
+    ("speed", "traffic_speed"),
+    ("pps", "traffic_pps"),
+    ("discards", "traffic_discards"),
+    ("errors", "traffic_errors"),
+)
 
 
 class AgentLike(Protocol):
@@ -55,6 +67,14 @@ class PortLike(Protocol):
     @property
     def admin_up(self) -> bool:
         """ifAdminStatus up."""
+
+    @property
+    def role(self) -> str:
+        """edge, core or unmapped."""
+
+    @property
+    def speed_bps(self) -> int:
+        """ifSpeed, bit/s."""
 
 
 def fabric_status(
@@ -133,8 +153,29 @@ def fabric_status(
     }
 
 
+def traffic_figures(
+    byte_rates: Mapping[tuple[str, ...], float],
+    packet_rates: Mapping[tuple[str, ...], float],
+    discard_rates: Mapping[tuple[str, ...], float],
+    error_rates: Mapping[tuple[str, ...], float],
+    ports: Iterable[PortLike],
+) -> dict[str, float]:
+    """The ``traffic`` block: per-second rates keyed by (direction, role), plus port speeds."""
+    fabric = ("edge", "core")
+    return {
+        "bps": 8.0 * byte_rates.get(("in", "edge"), 0.0),
+        "speed": float(
+            sum(p.speed_bps for p in ports if p.role == "edge" and p.oper_up and p.admin_up)
+        ),
+        "pps": packet_rates.get(("in", "edge"), 0.0),
+        "discards": sum(v for (_d, role), v in discard_rates.items() if role in fabric),
+        "errors": sum(v for (_d, role), v in error_rates.items() if role in fabric),
+    }
+
+
 def prometheus_text(status: Mapping[str, Any], prefix: str = "sflow_topology_") -> str:
-    """``{prefix}nodes{status}``, ``{prefix}links{status}``, ``{prefix}agents{status}`` gauges."""
+    """``{prefix}nodes{status}``, ``{prefix}links{status}``, ``{prefix}agents{status}`` gauges,
+    then ``{prefix}traffic_*`` when the document has a ``traffic`` block."""
     lines: list[str] = []
     for family, statuses in (
         ("nodes", NODE_STATUSES),
@@ -146,4 +187,9 @@ def prometheus_text(status: Mapping[str, Any], prefix: str = "sflow_topology_") 
         counts = status[family]
         for value in statuses:
             lines.append(f'{name}{{status="{value}"}} {int(counts[value])}')
+    traffic = status.get("traffic")
+    if traffic is not None:
+        for field, family in TRAFFIC_FIGURES:
+            lines.append(f"# TYPE {prefix}{family} gauge")
+            lines.append(f"{prefix}{family} {float(traffic[field])!r}")
     return "\n".join(lines) + "\n"
