@@ -26,6 +26,7 @@ from collector.compat import CompatFace
 from collector.config import Settings, period_params
 from collector.delta import Delta
 from collector.http import create_app
+from collector.influx_push import AggregatorHealth, pusher_for
 from collector.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
 from collector.locate import add_fabric_routes
 from collector.metrics import build_registry, render
@@ -272,8 +273,18 @@ class Service:
             self.settings.workers,
         )
         ticker = asyncio.create_task(self._ticker())
+        pusher = pusher_for(
+            self.settings,
+            lambda: (render(self.registry), self.compat.prometheus()),
+            AggregatorHealth(self.aggregator),
+        )
+        pushing = asyncio.create_task(pusher.run(self._stop)) if pusher else None
         await self._stop.wait()
         log.info("shutting down")
+        if pushing is not None:  # unsent points are given up; a request in flight is abandoned
+            pushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pushing
         await self._shutdown()
         await ticker
         await runner.cleanup()
