@@ -122,7 +122,7 @@ class LinkCollector:
                 "agent": agent,
                 "ports": {p: {"ifindex": i} for p, i in self.ports.get(node, {}).items()},
             }
-            for node, agent in self.agents.items()
+            for node, agent in sorted(self.agents.items(), key=lambda item: natural_key(item[0]))
         }
         document = {"links": links, "nodes": nodes} if nodes else {"links": links}
         try:
