@@ -23,6 +23,17 @@ from typing import Any, TextIO
 from collector.drop_log import format_event, parse_filter
 from collector.locate import normalize_address
 from collector.topology_check_cli import CHECK_HELP, add_check_arguments, run_topology_check
+from collector.topology_cli import (
+    DIFF_HELP,
+    EXPORT_HELP,
+    IMPORT_HELP,
+    add_diff_arguments,
+    add_export_arguments,
+    add_import_arguments,
+    run_diff,
+    run_export,
+    run_import,
+)
 
 PROG = "fabricscope"
 COLLECTOR_ENV = "FABRICSCOPE_COLLECTOR"
@@ -32,7 +43,7 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
 
-TOPOLOGY_HELP = "the fabric topology of a running collector (status)"
+TOPOLOGY_HELP = "the fabric topology: import, check, diff and export files; status of a collector"
 LOCATE_HELP = "where an address (MAC, IPv4, IPv6 or a host name) enters the fabric"
 DROPS_HELP = "dropped-packet notifications of a running collector (--follow: as they arrive)"
 
@@ -155,6 +166,9 @@ TOPOLOGY_COMMANDS: list[TopologyCommand] = [
         run_topology_status,
     ),
     TopologyCommand("check", CHECK_HELP, add_check_arguments, run_topology_check),
+    TopologyCommand("import", IMPORT_HELP, add_import_arguments, run_import),
+    TopologyCommand("diff", DIFF_HELP, add_diff_arguments, run_diff),
+    TopologyCommand("export", EXPORT_HELP, add_export_arguments, run_export),
 ]
 
 
