@@ -85,7 +85,11 @@ class Service:
             per_port=settings.per_port_metrics,
             period=period_params(settings),
         )
-        self.compat = CompatFace(settings.prometheus_prefix, settings.prometheus_type)
+        self.compat = CompatFace(
+            settings.prometheus_prefix,
+            settings.prometheus_type,
+            operation_names=settings.operation_names,
+        )
         self.topology = TopologyHolder(self)
         self.registry = build_registry(self.aggregator.snapshot, per_port=settings.per_port_metrics)
         self._controls: list[Connection] = []

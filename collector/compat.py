@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from collector.period import PeriodState
+from decoders.rocev2 import ibta_operation_label
 
 DEFAULT_PREFIX: Final = "sflow_"
 TOP_N: Final = 5
@@ -148,12 +149,15 @@ def build_points(
     gauges: Mapping[str, Mapping[tuple[str, ...], float]],
     port_bps: Mapping[str, Iterable[float]],
     period: float,
+    operation_names: str = "linux",
 ) -> dict[str, Any]:
     """The reference's ``points``: numeric entries in emission order, then the two top-5 maps.
 
     ``smoothed``: the aggregator's smoothed per-second rates by family and labels; ``gauges``:
     its gauges (for the AETH credit window); ``port_bps``: each port's ingress bit/s by role
-    (``edge``, ``core``); ``period``: the compatible period in seconds (0 when not valid).
+    (``edge``, ``core``); ``period``: the compatible period in seconds (0 when not valid);
+    ``operation_names``: ``linux`` (``RC:RDMA_WRITE_MIDDLE``) or ``ibta``
+    (``RC:RDMA WRITE Middle``).
     """
     edge = ("edge",)
     rdma_ops = smoothed.get("rdma_operations", {}).get(edge, 0.0)
@@ -182,6 +186,8 @@ def build_points(
     operations: dict[str, float] = {}
     for (role, operation), value in smoothed.get("rocev2_operations", {}).items():
         if role == "edge":
+            if operation_names == "ibta":
+                operation = ibta_operation_label(operation)
             operations[operation] = operations.get(operation, 0.0) + value
     drops: dict[str, float] = {}
     for (reason,), value in smoothed.get("dropped_packets", {}).items():
@@ -325,10 +331,15 @@ class CompatFace:
     HTTP handlers only read them."""
 
     def __init__(
-        self, prefix: str = DEFAULT_PREFIX, types: bool = False, max_points: int = TREND_POINTS
+        self,
+        prefix: str = DEFAULT_PREFIX,
+        types: bool = False,
+        max_points: int = TREND_POINTS,
+        operation_names: str = "linux",
     ) -> None:
         self.prefix = prefix
         self.types = types
+        self.operation_names = operation_names
         self._trend = Trend(max_points)
         self._points: dict[str, Any] = build_points({}, {}, {}, 0.0)
         self._period: dict[str, Any] = period_json(None)
@@ -343,6 +354,7 @@ class CompatFace:
             snapshot.gauges,
             snapshot.port_ingress_bps or {},
             state.compatible.period if state is not None else 0.0,
+            self.operation_names,
         )
         points = _finite(points)
         self._text = render_prometheus(points, self.prefix, self.types).encode()

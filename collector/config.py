@@ -107,6 +107,8 @@ class Settings(BaseModel):
     # --- the compatible face (sFlow-RT ai-metrics; docs/compat.md)
     prometheus_prefix: str = Field(default="sflow_", pattern="^([a-zA-Z_:][a-zA-Z0-9_:]*)?$")
     prometheus_type: bool = False  # add "# TYPE ... gauge" lines (prometheus.type=yes)
+    # spelling of the operations{name} labels: Linux ib_pack.h or the IBTA opcode table
+    operation_names: str = Field(default="linux", pattern="^(linux|ibta)$")
     # period detection (ai.flow.fast, ai.threshold.t, ai.load.*, ai.period.*)
     period_flow_fast: float = Field(default=0.1, gt=0, le=10)
     period_threshold_t: float = Field(default=0.2, ge=0, le=10)

@@ -28,6 +28,8 @@ _HELP: dict[str, str] = {
     "log_level": "debug, info, warning or error (default info)",
     "prometheus_prefix": "prefix of the sFlow-RT-compatible series (default sflow_)",
     "prometheus_type": "add '# TYPE ... gauge' lines to the sFlow-RT-compatible text",
+    "operation_names": "operations{name} labels: linux (RC:RDMA_WRITE_MIDDLE, default) or ibta "
+    "(RC:RDMA WRITE Middle)",
     "period_flow_fast": "period: smoothing of the fast RoCE rate, s (default 0.1)",
     "period_threshold_t": "period: re-arm time below the threshold, s (default 0.2)",
     "period_load_window": "period: load baseline window, 1 s values (default 20)",

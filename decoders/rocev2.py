@@ -36,6 +36,7 @@ __all__ = [
     "CREDIT_TABLE",
     "EXTENSION_HEADERS",
     "EXTENSION_HEADER_SIZES",
+    "IBTA_OPERATION_TEXT",
     "NAK_CODES",
     "OPCODES",
     "OPERATION_NAMES",
@@ -43,6 +44,7 @@ __all__ = [
     "ROCEV2_UDP_PORT",
     "TRANSPORT_BASES",
     "decode_aeth",
+    "ibta_operation_label",
     "operation_label",
     "operation_name",
     "parse_aeth",
@@ -117,6 +119,49 @@ OPERATION_NAMES: Mapping[int, str] = MappingProxyType(
         0x1D: "ATOMIC_WRITE",
     }
 )
+
+# The same operations as the IBTA specification's opcode table writes them (vol. 1, "OpCode
+# field"): sFlow-RT's own spelling is not published, so the compatible face offers this one as
+# an alternative to the Linux names (docs/compat.md, --operation-names ibta).
+IBTA_OPERATION_TEXT: Mapping[str, str] = MappingProxyType(
+    {
+        "SEND_FIRST": "SEND First",
+        "SEND_MIDDLE": "SEND Middle",
+        "SEND_LAST": "SEND Last",
+        "SEND_LAST_WITH_IMMEDIATE": "SEND Last with Immediate",
+        "SEND_ONLY": "SEND Only",
+        "SEND_ONLY_WITH_IMMEDIATE": "SEND Only with Immediate",
+        "RDMA_WRITE_FIRST": "RDMA WRITE First",
+        "RDMA_WRITE_MIDDLE": "RDMA WRITE Middle",
+        "RDMA_WRITE_LAST": "RDMA WRITE Last",
+        "RDMA_WRITE_LAST_WITH_IMMEDIATE": "RDMA WRITE Last with Immediate",
+        "RDMA_WRITE_ONLY": "RDMA WRITE Only",
+        "RDMA_WRITE_ONLY_WITH_IMMEDIATE": "RDMA WRITE Only with Immediate",
+        "RDMA_READ_REQUEST": "RDMA READ Request",
+        "RDMA_READ_RESPONSE_FIRST": "RDMA READ response First",
+        "RDMA_READ_RESPONSE_MIDDLE": "RDMA READ response Middle",
+        "RDMA_READ_RESPONSE_LAST": "RDMA READ response Last",
+        "RDMA_READ_RESPONSE_ONLY": "RDMA READ response Only",
+        "ACKNOWLEDGE": "Acknowledge",
+        "ATOMIC_ACKNOWLEDGE": "ATOMIC Acknowledge",
+        "COMPARE_SWAP": "CmpSwap",
+        "FETCH_ADD": "FetchAdd",
+        "RESYNC": "RESYNC",
+        "SEND_LAST_WITH_INVALIDATE": "SEND Last with Invalidate",
+        "SEND_ONLY_WITH_INVALIDATE": "SEND Only with Invalidate",
+        "FLUSH": "FLUSH",
+        "ATOMIC_WRITE": "ATOMIC WRITE",
+        "CNP": "CNP",
+    }
+)
+
+
+def ibta_operation_label(label: str) -> str:
+    """``RC:RDMA_WRITE_MIDDLE`` → ``RC:RDMA WRITE Middle``; unknown operations unchanged."""
+    transport, sep, operation = label.partition(":")
+    text = IBTA_OPERATION_TEXT.get(operation)
+    return f"{transport}{sep}{text}" if sep and text is not None else label
+
 
 # Which operations each transport defines.
 _RC_OPS = (*range(0x00, 0x15), 0x16, 0x17, 0x1C, 0x1D)  # ib_pack.h RC list

@@ -25,10 +25,13 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-# CI installs tshark, Prometheus, VictoriaMetrics, Chromium, Graphviz and the compiled fast path and has the shared captures beside the
-# repo; there a test that would skip for want of one of them must fail instead, so a broken install
-# step can never pass as a green run.
-_REQUIRED_SKIP = re.compile(r"tshark|mergecap|promtool|prometheus|shared|compiled fast path|chromium|playwright|victoria|hadolint|check-jsonschema|graphviz")
+# CI installs tshark, Prometheus, VictoriaMetrics, Chromium, Graphviz and the compiled fast path
+# and has the shared captures beside the repo; there a test that would skip for want of one of them
+# must fail instead, so a broken install step can never pass as a green run.
+_REQUIRED_SKIP = re.compile(
+    r"tshark|mergecap|promtool|prometheus|shared|compiled fast path"
+    r"|chromium|playwright|victoria|hadolint|check-jsonschema|graphviz"
+)
 
 
 @pytest.hookimpl(hookwrapper=True)

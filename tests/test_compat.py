@@ -24,10 +24,11 @@ from collector.compat import (
     period_json,
     render_prometheus,
 )
-from collector.config import load_settings, period_params
+from collector.config import SettingsError, load_settings, period_params
 from collector.delta import CreditStats, Delta, PortStatus
 from collector.http import AI_METRICS_BASE, create_app
 from collector.period import PeriodDetector
+from decoders.rocev2 import IBTA_OPERATION_TEXT, OPERATION_NAMES, ibta_operation_label
 
 # ---------------------------------------------------------------------------------------------
 # Numbers
@@ -203,6 +204,30 @@ def test_points_order_and_top_maps() -> None:
         "CNP:CNP",
     ]  # top 5: UD:SEND_ONLY (12/s) is sixth; ties by name
     assert points[DROPS_KEY] == {"ingress_vlan_filter": 3.25, "acl": 0.5}
+
+
+def test_ibta_operation_names() -> None:
+    snapshot = _aggregator().snapshot()
+    points = build_points(snapshot.smoothed, snapshot.gauges, {}, 0.0, operation_names="ibta")
+    assert list(points[OPERATIONS_KEY]) == [
+        "RC:RDMA WRITE Middle",
+        "RC:Acknowledge",
+        "RC:RDMA WRITE First",
+        "RC:RDMA WRITE Last",
+        "CNP:CNP",
+    ]
+    linux = build_points(snapshot.smoothed, snapshot.gauges, {}, 0.0)
+    assert list(points[OPERATIONS_KEY].values()) == list(linux[OPERATIONS_KEY].values())
+    text = render_prometheus(points)
+    assert 'sflow_ai_operations{name="RC:RDMA WRITE Middle"} ' in text
+    # every operation the decoder names has a spelling; unknown opcodes pass through
+    assert set(OPERATION_NAMES.values()) | {"CNP"} == set(IBTA_OPERATION_TEXT)
+    assert ibta_operation_label("RC:RDMA_READ_RESPONSE_ONLY") == "RC:RDMA READ response Only"
+    assert ibta_operation_label("UNKNOWN:0x1F") == "UNKNOWN:0x1F"
+    settings = load_settings({}, env={"FABRICSCOPE_OPERATION_NAMES": "ibta"})
+    assert settings.operation_names == "ibta"
+    with pytest.raises(SettingsError, match="operation_names"):
+        load_settings({"operation_names": "wireshark"}, env={})
 
 
 def test_type_switch_and_prefix() -> None:
