@@ -1,0 +1,62 @@
+// The page: hash routing between the five tabs; only the tab on screen polls the collector.
+
+import { poll } from "./api.js";
+import { AgentsView } from "./agents.js";
+import { DropsView } from "./drops.js";
+import { LocateView } from "./locate.js";
+import { TopologyView } from "./topology.js";
+import { TrafficView } from "./traffic.js";
+
+const section = (name) => document.getElementById(`view-${name}`);
+
+const VIEWS = {
+  traffic: new TrafficView(section("traffic")),
+  topology: new TopologyView(section("topology")),
+  locate: new LocateView(section("locate")),
+  drops: new DropsView(section("drops")),
+  agents: new AgentsView(section("agents")),
+};
+const NAMES = Object.keys(VIEWS);
+const DEFAULT = "traffic";
+
+let current = null;
+let stopPolling = null;
+
+function route() {
+  const wanted = window.location.hash.slice(1);
+  const name = NAMES.includes(wanted) ? wanted : DEFAULT;
+  if (name === current) return;
+  current = name;
+  stopPolling?.();
+  for (const other of NAMES) {
+    const tab = document.getElementById(`tab-${other}`);
+    const selected = other === name;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    section(other).hidden = !selected;
+  }
+  document.body.dataset.view = name;
+  document.title = `fabricscope · ${name[0].toUpperCase()}${name.slice(1)}`;
+  const view = VIEWS[name];
+  view.shown?.();
+  stopPolling = view.interval
+    ? poll(() => view.refresh(), view.interval, () => current === name)
+    : null;
+}
+
+// Arrow keys move between tabs (the WAI-ARIA tabs pattern); Enter follows the link.
+document.querySelector(".tabs").addEventListener("keydown", (event) => {
+  const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+  const index = NAMES.indexOf(current);
+  let next = null;
+  if (step) next = NAMES[(index + step + NAMES.length) % NAMES.length];
+  else if (event.key === "Home") next = NAMES[0];
+  else if (event.key === "End") next = NAMES[NAMES.length - 1];
+  if (next === null) return;
+  event.preventDefault();
+  window.location.hash = next;
+  document.getElementById(`tab-${next}`).focus();
+});
+
+window.addEventListener("hashchange", route);
+route();
