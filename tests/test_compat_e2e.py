@@ -192,8 +192,23 @@ def test_compatible_series_and_period_match_the_truth(
         want = _truth_mean(truth, first, last, lambda s, op=op: s["operations"].get(op, 0))
         got = scraped(f'sflow_ai_operations{{name="{op}"}}')
         assert _close(got, want, want * span / rate, 0.05), op
-    top = [n for n in names if n.startswith("sflow_ai_operations")]
-    assert 1 <= len(top) <= 5
+    # top 5: every operation clearly above the truth's 6th is shown, none clearly below the 5th
+    ops_truth = sorted(
+        ((_truth_mean(truth, first, last, lambda s, op=op: s["operations"].get(op, 0)), op)
+         for op in {op for s in truth["seconds"] for op in s["operations"]}),
+        reverse=True,
+    )  # fmt: skip
+    fifth = ops_truth[4][0] if len(ops_truth) > 4 else 0.0
+    sixth = ops_truth[5][0] if len(ops_truth) > 5 else 0.0
+    for s in late[-3:]:
+        shown = {n.split('"')[1] for n in s[1] if n.startswith("sflow_ai_operations")}
+        assert 1 <= len(shown) <= 5
+        for rate_, op in ops_truth:
+            margin = 3.0 / math.sqrt(max(rate_ * span / rate, 1.0)) + 0.05
+            if rate_ > sixth * (1 + margin) and rate_ >= 1.0 * (1 + margin):
+                assert op in shown, (op, rate_, shown)
+            if rate_ < fifth * (1 - margin):
+                assert op not in shown, (op, rate_, shown)
     # credits: decoded AETH credit counts, within the truth's range
     assert truth_min_max_holds(truth, scrapes[-1][2])
     # quartiles (from interface counters every 2 s): the busy ports within 15 %
