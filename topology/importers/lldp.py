@@ -8,6 +8,7 @@ LAG or MLAG peer link are separate links, never the bond.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -53,8 +54,18 @@ class SwitchNames:
         if found is not None:
             return found
         if self.options.switches and self.options.matches_switch(name):
-            return name  # named a switch by pattern although it sent no LLDP data of its own
+            # A switch by pattern that sent no LLDP data of its own: its short name, as the
+            # switches that did report are usually named (and as sFlow agents send hostnames).
+            return name if _is_address(name) else name.split(".", 1)[0]
         return None
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def links_from_neighbours(
