@@ -31,7 +31,7 @@ from decoders.records import CounterSample, Datagram, DataSource, HostDescriptio
 from simulator.fabric import FabricSpec, build_fabric, topology_json
 from tests.e2e_support import ROOT, env, simulate, start_serve
 from tests.fabric_builders import if_counters
-from topology.check import check_text
+from topology.check import LiveAgent, LivePort, LiveView, check_live, check_text, parse_live
 from topology.model import TopologyError, parse_topology
 
 Doc = dict[str, Any]
@@ -308,3 +308,106 @@ def test_check_against_a_simulated_fabric_reports_each_fault_once(tmp_path: Path
     assert text.returncode == 1, text.stderr
     assert len(text.stdout.splitlines()) == 4  # three findings and the summary
     assert "2 errors, 1 warning" in text.stdout.splitlines()[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Live findings on hand-built live views (the acceptance run below covers the real path)
+
+NOW = 1_800_000_000.0
+G400 = 400_000_000_000
+
+
+def _live_view(
+    *,
+    drop_agents: tuple[str, ...] = (),
+    drop_ports: tuple[tuple[str, int], ...] = (),
+    ports: dict[tuple[str, int], dict[str, Any]] | None = None,
+    hostnames: dict[str, str] | None = None,
+    flows: dict[str, float | None] | None = None,
+    extra_agents: tuple[LiveAgent, ...] = (),
+    topology: Doc = CLEAN,
+) -> LiveView:
+    """Every node of ``CLEAN`` heard as it should be, then the changes asked for."""
+    agents: list[LiveAgent] = list(extra_agents)
+    live_ports: list[LivePort] = []
+    for node, spec in topology["nodes"].items():
+        agent = spec["agent"]
+        if agent in drop_agents:
+            continue
+        hostname = (hostnames or {}).get(agent, node)
+        agents.append(LiveAgent(agent, hostname, (flows or {}).get(agent, NOW - 1)))
+        for name, port in spec["ports"].items():
+            key = (agent, int(port["ifindex"]))
+            if key in drop_ports:
+                continue
+            fields = {"sflow_name": name, "speed": G400, "oper_up": True, "admin_up": True}
+            fields.update((ports or {}).get(key, {}))
+            live_ports.append(LivePort(agent, key[1], **fields))
+    return LiveView(NOW, 60.0, tuple(agents), tuple(live_ports))
+
+
+TOPOLOGY = parse_topology(CLEAN)
+LEAF1, SPINE1 = "10.0.0.1", "10.0.0.3"
+LIVE_CASES: list[tuple[str, LiveView, str, str, str, str]] = [
+    ("unmonitored node", _live_view(drop_agents=("2001:db8::4",)),
+     "unmonitored-node", "error", "node", "spine2"),
+    ("stray agent", _live_view(extra_agents=(LiveAgent("192.0.2.1", "gpu1", NOW),)),
+     "stray-agent", "warning", "agent", "192.0.2.1"),
+    ("port name", _live_view(ports={(LEAF1, 5): {"sflow_name": "swp5"}}),
+     "port-name-mismatch", "error", "port", "leaf1 swp3"),
+    ("silent link end", _live_view(drop_ports=((LEAF1, 5),)),
+     "unmonitored-link", "warning", "link", "leaf1-spine1"),
+    ("speed", _live_view(ports={(SPINE1, 3): {"speed": G400 // 4}}),
+     "speed-mismatch", "error", "link", "leaf1-spine1"),
+    ("state", _live_view(ports={(SPINE1, 3): {"oper_up": False}}),
+     "state-mismatch", "error", "link", "leaf1-spine1"),
+    ("down", _live_view(ports={(SPINE1, 3): {"oper_up": False}, (LEAF1, 5): {"oper_up": False}}),
+     "link-down", "warning", "link", "leaf1-spine1"),
+    ("no flows", _live_view(flows={"10.0.0.2": NOW - 61}),
+     "no-flows", "warning", "node", "leaf2"),
+    ("agent calls itself another node", _live_view(hostnames={LEAF1: "leaf2"}),
+     "agent-name-mismatch", "warning", "agent", LEAF1),
+]  # fmt: skip
+
+
+def test_the_live_view_of_a_healthy_fabric_has_no_findings() -> None:
+    assert check_live(TOPOLOGY, _live_view()) == []
+
+
+@pytest.mark.parametrize(("live", "kind", "severity", "subject", "name"),
+                         [c[1:] for c in LIVE_CASES], ids=[c[0] for c in LIVE_CASES])  # fmt: skip
+def test_each_kind_of_live_finding_once(
+    live: LiveView, kind: str, severity: str, subject: str, name: str
+) -> None:
+    findings = check_live(TOPOLOGY, live)
+    assert [(f.kind, f.severity, f.subject, f.name) for f in findings] == [
+        (kind, severity, subject, name)
+    ]
+
+
+def test_a_wrong_agent_address_is_found_by_hostname_and_reported() -> None:
+    moved = copy.deepcopy(CLEAN)
+    moved["nodes"]["spine1"]["agent"] = "10.0.0.33"  # what the switch really sends from
+    findings = check_live(TOPOLOGY, _live_view(topology=moved))
+    assert [(f.kind, f.name) for f in findings] == [("agent-address-mismatch", "spine1")]
+    assert "the file gives agent 10.0.0.3, which sends nothing; 10.0.0.33" in findings[0].message
+
+
+def test_without_a_nodes_block_agents_and_ports_match_by_the_names_they_send() -> None:
+    links_only = parse_topology({"links": CLEAN["links"]})
+    assert check_live(links_only, _live_view()) == []
+    renamed = _live_view(ports={(LEAF1, 5): {"sflow_name": "swp5"}})
+    findings = check_live(links_only, renamed)
+    assert [(f.kind, f.name, f.message) for f in findings] == [
+        ("unmonitored-link", "leaf1-spine1", "no interface counters from leaf1 swp3")
+    ]
+
+
+def test_a_malformed_live_document_is_named() -> None:
+    good = {"time": NOW, "flow_window": 60, "agents": [], "ports": []}
+    assert parse_live(good) == LiveView(NOW, 60.0, (), ())
+    bad_port = {**good, "ports": [{"agent": LEAF1, "ifindex": "3"}]}
+    with pytest.raises(ValueError, match=r"ports\[0\]\.ifindex: unexpected value '3'"):
+        parse_live(bad_port)
+    with pytest.raises(ValueError, match="not a JSON object"):
+        parse_live([])
