@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# Extra flags for `fabricscope demo`, e.g. make run RUN_ARGS="--http-port 18008 --sflow-port 16343"
+RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -18,7 +20,7 @@ $(BIN)/fabricscope: pyproject.toml setup.py
 venv: $(BIN)/fabricscope ## Create .venv with fabricscope (compiled fast path) and the dev tools
 
 run: venv ## Set up and run the collector fed by a small simulated fabric (Ctrl+C stops)
-	$(BIN)/fabricscope demo
+	$(BIN)/fabricscope demo $(RUN_ARGS)
 
 lint: venv ## ruff (lint + format check) and mypy (strict on decoders/, topology/, simulator/)
 	$(BIN)/ruff check .
