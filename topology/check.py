@@ -562,14 +562,13 @@ class _LiveCheck:
             mine = self.node_agents.get(node)
             expected = self.index.agent_of_node.get(node)
             if not mine:
-                said = f"agent {expected} sends nothing" if expected else "no agent sends"
-                self.add(
-                    ERROR,
-                    "unmonitored-node",
-                    "node",
-                    node,
-                    f"{said} (no agent has this address or hostname); its links are unmonitored",
+                said = (
+                    f"agent {expected} sends nothing, and no agent has hostname {node}"
+                    if expected
+                    else f"no agent has hostname {node} (the file gives no agent address)"
                 )
+                message = f"{said}; its links are unmonitored"
+                self.add(ERROR, "unmonitored-node", "node", node, message)
                 continue
             if expected is not None and expected not in mine:
                 self.add(
