@@ -184,8 +184,8 @@ def test_every_problem_at_once_where_the_loader_stops_at_the_first() -> None:
     assert refused.value.location in {f.location for f in findings}  # one of the four
 
 
-def _run(path: Path, *extra: str) -> tuple[int, str]:
-    args = argparse.Namespace(file=str(path), collector=None, json="--json" in extra)
+def _run(path: Path, *extra: str, collector: str | None = None) -> tuple[int, str]:
+    args = argparse.Namespace(file=str(path), collector=collector, json="--json" in extra)
     out = io.StringIO()
     return run_topology_check(args, out), out.getvalue()
 
@@ -215,6 +215,13 @@ def test_exit_codes_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"{not_json}: line 2 column 2: invalid JSON" in capsys.readouterr().err
     assert _run(tmp_path / "absent.json") == (2, "")
     assert "absent.json: No such file or directory" in capsys.readouterr().err
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{closed.getsockname()[1]}"
+    assert _run(clean, collector=nobody) == (2, "")
+    assert f"cannot reach the collector at http://{nobody}" in capsys.readouterr().err
+    assert _run(broken, collector=nobody) == _run(broken)  # the file's errors; no live check
+    assert "not compared with" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------
