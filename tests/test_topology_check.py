@@ -368,7 +368,8 @@ LIVE_CASES: list[tuple[str, LiveView, str, str, str, str]] = [
      "speed-mismatch", "error", "link", "leaf1-spine1"),
     ("state", _live_view(ports={(SPINE1, 3): {"oper_up": False}}),
      "state-mismatch", "error", "link", "leaf1-spine1"),
-    ("down", _live_view(ports={(SPINE1, 3): {"oper_up": False}, (LEAF1, 5): {"oper_up": False}}),
+    ("down", _live_view(ports={(SPINE1, 3): {"oper_up": False, "speed": 0},
+                               (LEAF1, 5): {"oper_up": False}}),
      "link-down", "warning", "link", "leaf1-spine1"),
     ("no flows", _live_view(flows={"10.0.0.2": NOW - 61}),
      "no-flows", "warning", "node", "leaf2"),
@@ -390,6 +391,10 @@ def test_each_kind_of_live_finding_once(
     assert [(f.kind, f.severity, f.subject, f.name) for f in findings] == [
         (kind, severity, subject, name)
     ]
+
+
+def test_an_unknown_speed_is_not_a_mismatch() -> None:
+    assert check_live(TOPOLOGY, _live_view(ports={(SPINE1, 3): {"speed": None}})) == []
 
 
 def test_a_wrong_agent_address_is_found_by_hostname_and_reported() -> None:

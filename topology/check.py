@@ -508,9 +508,8 @@ class _LiveCheck:
             if agent.hostname:
                 self.hostnames.setdefault(agent.agent, set()).add(agent.hostname)
             if agent.last_flow is not None:
-                self.last_flow[agent.agent] = max(
-                    agent.last_flow, self.last_flow.get(agent.agent, agent.last_flow)
-                )
+                seen = self.last_flow.get(agent.agent, agent.last_flow)
+                self.last_flow[agent.agent] = max(seen, agent.last_flow)
         # by node rather than by (agent, ifIndex): also right when the file's agent is wrong
         self.port_of_ifindex = {
             (node, spec.ifindex): port
@@ -592,7 +591,6 @@ class _LiveCheck:
 
     def ports(self) -> dict[tuple[str, str], LivePort]:
         """Map live interfaces to the file's ports; ifNames that disagree with the file."""
-        index = self.index
         ends: dict[tuple[str, str], LivePort] = {}
         by_name: list[tuple[tuple[str, str], LivePort]] = []
         for port in sorted(self.live.ports, key=lambda p: (p.agent, p.ifindex)):
@@ -600,18 +598,17 @@ class _LiveCheck:
             if node is None:
                 continue
             name = self.port_of_ifindex.get((node, port.ifindex))
-            info = index.port_info(node, name) if name is not None else None
-            if info is not None:
-                if port.sflow_name is not None and port.sflow_name != info.port:
+            if name is not None:
+                if port.sflow_name is not None and port.sflow_name != name:
                     self.add(
                         ERROR,
                         "port-name-mismatch",
                         "port",
-                        port_name(node, info.port),
+                        port_name(node, name),
                         f"the switch reports ifIndex {port.ifindex} as {port.sflow_name} "
                         f"(agent {port.agent})",
                     )
-                ends[(node, info.port)] = port
+                ends[(node, name)] = port
             elif port.sflow_name:
                 by_name.append(((node, port.sflow_name), port))
         for key, port in by_name:
@@ -638,7 +635,9 @@ class _LiveCheck:
                     f"no interface counters from {' and '.join(silent)}",
                 )
                 continue
-            if a.speed != b.speed:
+            # a down port's ifSpeed, 0 or unknown says nothing about the link's speed
+            comparable = a.oper_up and b.oper_up and a.speed and b.speed
+            if comparable and a.speed != b.speed:
                 self.add(
                     ERROR,
                     "speed-mismatch",
