@@ -1,4 +1,5 @@
-"""``GET /ports/json`` on a real ``serve``, fed hand-built datagrams over UDP.
+"""``GET /ports/json`` on a real ``serve`` (one process, and two workers whose statuses cross a
+pipe), fed hand-built datagrams over UDP.
 
 Every value asserted is one the test put in a datagram (ifName, hostname, ifSpeed, ifStatus,
 flow samples) or one the topology file given to ``serve`` implies (node, port, role).
@@ -29,11 +30,13 @@ DATAGRAMS = 3  # an agent is tracked (and reported) from its third datagram
 CLOCK_SLACK = 1.0  # the receiver reads the clock once per batch of datagrams, not per datagram
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=[1, 2], ids=["workers1", "workers2"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     topo: Path = tmp_path_factory.mktemp("ports") / "topology.json"
     topo.write_text(json.dumps(TOPOLOGY))
-    s = start_serve(topo, 1)
+    s = start_serve(topo, int(request.param))
     yield s
     s.stop()
 
