@@ -89,6 +89,7 @@ class Service:
             settings.prometheus_prefix,
             settings.prometheus_type,
             operation_names=settings.operation_names,
+            period_method=settings.period_method,
         )
         self.topology = TopologyHolder(self)
         self.registry = build_registry(self.aggregator.snapshot, per_port=settings.per_port_metrics)

@@ -230,8 +230,9 @@ def render_prometheus(
 # JSON views
 
 
-def period_json(state: PeriodState | None) -> dict[str, Any]:
-    """``period/json``: the reference's fields first, then ours under ``fabricscope``."""
+def period_json(state: PeriodState | None, method: str = "compatible") -> dict[str, Any]:
+    """``period/json``: the reference's fields first, then ours under ``fabricscope``;
+    ``period`` is the estimate of ``method`` (``compatible`` or ``fine``), as in the text."""
     if state is None:
         return {
             "value": 0,
@@ -244,7 +245,7 @@ def period_json(state: PeriodState | None) -> dict[str, Any]:
     compatible, fine = state.compatible, state.fine
     return {
         "value": state.value,
-        "period": compatible.period,
+        "period": fine.period if method == "fine" else compatible.period,
         "threshold": state.threshold,
         "baselineLoad": state.baseline_load.as_dict() if state.baseline_load else {},
         "baselinePeriod": state.baseline_period.as_dict() if state.baseline_period else {},
@@ -259,6 +260,13 @@ def period_json(state: PeriodState | None) -> dict[str, Any]:
             },
         },
     }
+
+
+def _exported_period(state: PeriodState | None, method: str) -> float:
+    """The period ``sflow_ai_period`` reports: the reference's estimate, or our finer one."""
+    if state is None:
+        return 0.0
+    return state.fine.period if method == "fine" else state.compatible.period
 
 
 def _estimate_json(estimate: Any) -> dict[str, Any]:
@@ -336,10 +344,12 @@ class CompatFace:
         types: bool = False,
         max_points: int = TREND_POINTS,
         operation_names: str = "linux",
+        period_method: str = "compatible",
     ) -> None:
         self.prefix = prefix
         self.types = types
         self.operation_names = operation_names
+        self.period_method = period_method
         self._trend = Trend(max_points)
         self._points: dict[str, Any] = build_points({}, {}, {}, 0.0)
         self._period: dict[str, Any] = period_json(None)
@@ -353,13 +363,13 @@ class CompatFace:
             snapshot.smoothed,
             snapshot.gauges,
             snapshot.port_ingress_bps or {},
-            state.compatible.period if state is not None else 0.0,
+            _exported_period(state, self.period_method),
             self.operation_names,
         )
         points = _finite(points)
         self._text = render_prometheus(points, self.prefix, self.types).encode()
         self._points = points
-        self._period = _finite(period_json(state))
+        self._period = _finite(period_json(state, self.period_method))
         if self._last_trend is None or now - self._last_trend >= 0.999:  # 1 s trend points
             self._last_trend = now
             self._trend.add(now, points)

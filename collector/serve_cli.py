@@ -41,6 +41,8 @@ _HELP: dict[str, str] = {
     "period_misses": "period: missed cycles before the threshold is reset (default 4)",
     "period_stale": "period: periods without a crossing before it reads 0 (default 10)",
     "period_cv": "period: largest sdev/mean of a valid period (default 0.5)",
+    "period_method": "period: estimate sflow_ai_period reports, compatible (the reference's "
+    "algorithm, default) or fine (ours: sharper, resolves shorter periods)",
     "influx_url": "push to InfluxDB v2 at this URL (token from FABRICSCOPE_INFLUX_TOKEN)",
     "influx_org": "InfluxDB organization (required with --influx-url)",
     "influx_bucket": "InfluxDB bucket (required with --influx-url)",

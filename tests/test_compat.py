@@ -323,6 +323,30 @@ def test_period_json_shape() -> None:
     json.dumps(document, allow_nan=False)
 
 
+def test_period_method_chooses_the_exported_estimate() -> None:
+    # 0.3 s cycles (0.15 s on, 0.15 s off): below the compatible method's 0.2 s re-arm, so only
+    # the fine estimate resolves them (collector/period.py)
+    detector = PeriodDetector(period_params(load_settings({"period_load_window": "5"}, env={})))
+    for step in range(400):
+        t = step / 10
+        detector.observe(t, 1e5 if (t % 0.3) < 0.15 else 0.0)
+        if step % 10 == 9:
+            detector.tick(t + 0.1, 5e5)
+    state = detector.state(40.0)
+    assert state.fine.period == pytest.approx(0.3, rel=0.05)
+    assert state.compatible.period != pytest.approx(0.3, rel=0.1)
+    snapshot = type("Snap", (), {"smoothed": {}, "gauges": {}, "port_ingress_bps": {}})()
+    snapshot.period = state
+    for method, want in (("fine", state.fine.period), ("compatible", state.compatible.period)):
+        face = CompatFace(period_method=method)
+        face.update(40.0, snapshot)
+        assert face.points()["period"] == want
+        assert face.period()["period"] == want
+        assert f"sflow_ai_period {js_number(want)}\n" in face.prometheus().decode()
+    with pytest.raises(SettingsError, match="period_method"):
+        load_settings({"period_method": "best"}, env={})
+
+
 def test_period_settings_reach_the_detector() -> None:
     settings = load_settings(
         {"period_window": "5", "period_cv": "0.3", "prometheus_prefix": "x_"}, env={}
