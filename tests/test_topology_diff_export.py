@@ -213,7 +213,7 @@ OLD: dict[str, Any] = {
 
 
 def _new() -> dict[str, Any]:
-    new = json.loads(json.dumps(OLD))
+    new: dict[str, Any] = json.loads(json.dumps(OLD))
     links = new["links"]
     links["L2"]["port2"] = "Ethernet1/4"  # recabled: one link removed, one added
     links["uplink-3"] = links.pop("L3")  # same cable, new name
