@@ -54,14 +54,19 @@ def _csv(text: str) -> tuple[str, ...]:
 
 
 def write_output(path: str | None, text: str, out: TextIO) -> None:
-    """``text`` to ``path`` (replaced atomically, so a collector reloading it never sees half a
-    file) or, without a path or with ``-``, to ``out``."""
+    """``text`` to ``path`` (a regular file is replaced atomically, so a collector reloading it
+    never sees half a file) or, without a path or with ``-``, to ``out``."""
     if path is None or path == "-":
         out.write(text)
         out.flush()
         return
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    target = Path(os.path.realpath(path))  # replace the file a symlink points to, not the link
+    if target.exists() and not target.is_file():
+        # A device or a pipe (-o /dev/stdout, a FIFO): write into it, never replace it.
+        with open(target, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -286,3 +288,39 @@ def test_export_of_a_bad_file_names_it(capsys: pytest.CaptureFixture[str], tmp_p
     status, _, err = run(capsys, "topology", "export", str(missing))
     assert status == 1 and err.startswith(f"fabricscope: error: {missing}: ")
     assert os.listdir(tmp_path) == []
+
+
+def test_output_to_a_pipe_writes_into_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # -o names a FIFO (as it could name /dev/stdout): written into, not replaced by a file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    status, _, err = run(
+        capsys, "topology", "import", "--from", "dot", str(FIXTURES / "fabric.dot"),
+        "-o", str(fifo),
+    )  # fmt: skip
+    reader.join(timeout=30)
+    assert status == 0, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert len(json.loads(received[0])["links"]) == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_output_through_a_symlink_replaces_its_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "current.json"
+    link.symlink_to(real)
+    status, _, err = run(
+        capsys, "topology", "import", "--from", "dot", str(FIXTURES / "fabric.dot"),
+        "-o", str(link),
+    )  # fmt: skip
+    assert status == 0, err
+    assert link.is_symlink()
+    assert len(load_topology(real).links) == 8
