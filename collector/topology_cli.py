@@ -286,7 +286,7 @@ def format_diff(diff: TopologyDiff, old: Topology, new: Topology) -> str:
         lines.append(
             f"links: {len(diff.links_added)} added, {len(diff.links_removed)} removed, "
             f"{len(diff.links_renamed)} renamed; nodes: {len(diff.nodes_added)} added, "
-            f"{len(diff.nodes_removed)} removed, {len(diff.nodes_changed)} changes"
+            f"{len(diff.nodes_removed)} removed, {len(diff.nodes_changed)} changed"
         )
     return "\n".join(lines) + "\n"
 

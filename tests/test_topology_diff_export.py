@@ -256,7 +256,7 @@ def test_diff_reports_each_change(capsys: pytest.CaptureFixture[str], tmp_path: 
         "~ node leaf1: port swp1 ifindex 3 -> 7",
         "~ node leaf1: port swp2 ifindex 4 -> -",
         "~ node spine1: agent 10.0.0.11 -> 10.0.0.12",
-        "links: 2 added, 2 removed, 1 renamed; nodes: 1 added, 1 removed, 3 changes",
+        "links: 2 added, 2 removed, 1 renamed; nodes: 1 added, 1 removed, 3 changed",
     ]
     status, out, _ = run(capsys, "topology", "diff", "--json", str(old), str(new))
     document = json.loads(out)
