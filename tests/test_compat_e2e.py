@@ -219,10 +219,24 @@ def test_compatible_series_and_period_match_the_truth(
             want = _truth_mean(truth, first, last, lambda s, r=role, i=i: s[f"{r}_bps"][i])
             got = scraped(f"sflow_ai_{role}_{q}_bps")
             assert abs(got - want) <= 0.15 * want, (role, q, got, want)
-    # drops are notifications (not sampled): every reason shown is a true one
+    # drops are notifications (not sampled, none suppressed here): the reasons are the true
+    # ones (fewer than 5, so all shown) at the true rates
+    assert all(s["drop_notifications"]["suppressed"] == 0 for s in truth["seconds"])
     reasons = {r for s in truth["seconds"] for r in s["drops"]}
-    shown = {n.split('"')[1] for s in late for n in s[1] if n.startswith("sflow_ai_drops")}
-    assert shown <= reasons
+    assert 0 < len(reasons) <= 5
+    for s in late[-3:]:
+        shown = {n.split('"')[1] for n in s[1] if n.startswith("sflow_ai_drops")}
+        assert shown == reasons, (shown, reasons)
+    for reason in reasons:
+        want = _truth_mean(truth, first, last, lambda s, r=reason: s["drops"].get(r, 0))
+        got = scraped(f'sflow_ai_drops{{reason="{reason}"}}')
+        assert abs(got - want) <= 0.2 * want + 0.1, (reason, got, want)
+    # errors and discards come from interface counters (exact, every 2 s): the true rates
+    for name, key in (("discards", "discards"), ("errors", "errors")):
+        for direction in ("in", "out"):
+            want = _truth_mean(truth, first, last, lambda s, k=key, d=direction: s[k][d])
+            got = scraped(f"sflow_ai_{name}_{direction}")
+            assert abs(got - want) <= 0.2 * want + 0.1, (name, direction, got, want)
     # --- period: 0 while learning (load window 5 s), then within 10 % of the truth
     learning = [s[2]["sflow_ai_period"] for s in scrapes if s[0] < 6.0]
     assert learning and all(v == 0.0 for v in learning)
