@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 
-from collector.ui_api import content_type_of, static_file
+from collector.aggregate import Aggregator
+from collector.pipeline import Pipeline, header_agent
+from collector.state import FabricState
+from collector.ui_api import agents_document, content_type_of, static_file
 from decoders import DecodeError, decode_datagram
 from decoders.records import Sample
 from tests.e2e_support import Served, start_serve
@@ -34,6 +37,7 @@ from tests.fabric_builders import (
     wire,
     write_first,
 )
+from topology import PortResolver, TopologyIndex, parse_topology
 from web import STATIC_DIR
 
 LEAF1, LEAF2, SPINE1, FOREIGN = "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"
@@ -379,3 +383,67 @@ def test_ui_api_is_empty_but_valid_before_any_datagram(idle: Served) -> None:
     with pytest.raises(urllib.error.HTTPError) as missing:
         _get(idle, "/static/nothing-here.js")
     assert missing.value.code == 404
+
+
+# ---------------------------------------------------------------------------------------------
+# The same figures without sockets: real state, pipeline and aggregator, fixed clocks.
+
+
+def _fed_aggregator(fast: bool) -> Aggregator:
+    """Agents 10.0.0.10, 10.0.0.2 (sub-agents 0 and 1) and 2001:db8::1 through one pipeline."""
+    state = FabricState(PortResolver(TopologyIndex(parse_topology(_topology()))))
+    pipeline = Pipeline(state, fast=fast)
+    aggregator = Aggregator()
+    aggregator.set_topology(TopologyIndex(parse_topology(_topology())))
+    aggregator.tick(0.0)
+    one_flow = (flow(1, 5, (write_first(),), rate=300),)
+    for t, (agent, sub_agent) in enumerate(
+        [("10.0.0.10", 0), ("10.0.0.2", 1), ("2001:db8::1", 0), ("10.0.0.2", 0)]
+    ):
+        for seq in (1, 2, 3, 5, 4):  # 3 → 5 counts 4 lost; 4 then arrives out of order
+            d = datagram(agent, seq, one_flow, sub_agent=sub_agent)
+            pipeline.handle(memoryview(wire(d)), 1.0 + t)
+        bad = wire(datagram(agent, 6, one_flow, sub_agent=sub_agent))
+        pipeline.handle(memoryview(bad[:-8]), 1.5 + t)
+    pipeline.handle(memoryview(bytes(4)), 9.0)  # too short for a header
+    aggregator.merge(state.drain(10.0))
+    aggregator.tick(10.0)
+    return aggregator
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_agents_document_order_and_attribution(fast: bool) -> None:
+    aggregator = _fed_aggregator(fast)
+    document = agents_document(aggregator, now=10.0)
+    keys = [(e["agent"], e["sub_agent"]) for e in document["agents"]]
+    # Numeric address order (not text: "10.0.0.10" < "10.0.0.2" as text), IPv4 first.
+    assert keys == [("10.0.0.2", 0), ("10.0.0.2", 1), ("10.0.0.10", 0), ("2001:db8::1", 0)]
+    with pytest.raises(DecodeError) as refused:
+        decode_datagram(wire(datagram("10.0.0.2", 6, (flow(1, 5, (write_first(),)),)))[:-8])
+    for entry in document["agents"]:
+        assert entry["datagrams"] == 5
+        assert (entry["datagrams_lost"], entry["out_of_order"], entry["restarts"]) == (1, 1, 0)
+        assert entry["samples"] == {"flow": 5, "counter": 0, "drop": 0}
+        assert entry["sampling_rates"] == [300]
+        assert entry["decode_errors_by_reason"] == {refused.value.reason: 1}
+        # One tick 10 s after the first: 5 datagrams / 10 s, smoothing starts at the first rate.
+        assert entry["datagrams_per_second"] == pytest.approx(0.5)
+        assert entry["samples_per_second"]["flow"] == pytest.approx(0.5)
+    leaf2 = document["agents"][0]
+    assert (leaf2["node"], leaf2["in_topology"]) == ("leaf2", True)
+    assert document["agents"][1]["node"] == "leaf2"  # a sub-agent of leaf2's agent
+    assert [e["in_topology"] for e in document["agents"][2:]] == [False, False]
+    assert document["totals"]["decode_errors"] == 4
+    assert document["totals"]["decode_errors_unattributed"] == 1  # the 4-byte datagram
+    assert document["time"] == 10_000
+
+
+def test_header_agent_reads_only_a_complete_header() -> None:
+    v4 = wire(datagram("10.1.2.3", 7, (), sub_agent=4))
+    v6 = wire(datagram("2001:db8::9", 7, ()))
+    assert header_agent(v4) == ("10.1.2.3", 4)
+    assert header_agent(memoryview(v6)) == ("2001:db8::9", 0)
+    assert header_agent(v4[:15]) is None  # sub-agent cut off
+    assert header_agent(b"\x00\x00\x00\x04" + v4[4:]) is None  # not version 5
+    assert header_agent(v4[:4] + b"\x00\x00\x00\x03" + v4[8:]) is None  # unknown address type
+    assert header_agent(b"") is None
