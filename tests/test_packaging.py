@@ -661,3 +661,44 @@ def test_builder_installs_the_package_from_its_copied_sources(tmp_path: Path) ->
     assert f"python -m venv {venvs[0]}" in " ".join(builder.runs)
     assert runtime.user is not None
     assert runtime.user.split(":")[0].isdigit() and runtime.user.split(":")[0] != "0"
+
+
+# ---------------------------------------------------------------------------------------------
+# The user docs name only series and command lines that exist
+
+USER_DOCS = ("getting-started.md", "switches.md", "tuning.md", "troubleshooting.md")
+
+
+def _doc_command_lines(text: str) -> Iterator[str]:
+    """Every ``fabricscope SUBCOMMAND …`` command line of a doc: code-block lines, and inline code
+    with a flag in it (inline code without one only names a sub-command)."""
+    snippets = [s for s in re.findall(r"`(fabricscope [^`]+)`", text) if " -" in s]
+    for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL):
+        snippets += [line for line in block.splitlines() if "fabricscope " in line]
+    for snippet in snippets:
+        found = re.search(
+            r"(?:^|[|;&]\s*|\s)(fabricscope\s+[a-z].*)$", re.split(r"#|\s[<>]", snippet)[0]
+        )
+        if found:
+            yield found.group(1).strip()
+
+
+@pytest.mark.parametrize("name", USER_DOCS)
+def test_user_doc_names_existing_series_and_commands(name: str) -> None:
+    from collector.families import FAMILIES, PREFIX
+
+    text = (ROOT / "docs" / name).read_text()
+    known = {f.name for f in FAMILIES}
+    for series in set(re.findall(r"\bfabricscope_[a-z0-9_]+", text)):
+        base = series.removeprefix(PREFIX).removesuffix("_total")
+        prefix_of_one = any(k.startswith(base + "_") for k in known)  # e.g. in a grep pattern
+        assert base in known or base.removesuffix("_per_second") in known or prefix_of_one, (
+            f"{name}: {series}"
+        )
+    for command in _doc_command_lines(text):
+        argv = shlex.split(command)[1:]
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help exits 0; a bad flag or value exits 2
+            if exc.code != 0:
+                raise AssertionError(f"{name}: `{command}` does not parse") from exc
