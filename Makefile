@@ -43,7 +43,10 @@ format: venv ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+docker: ## Build the container image fabricscope:latest (needs a Docker engine)
+	docker build -t fabricscope:latest .
+
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build dist *.egg-info decoders/*.so collector/*.so .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv run lint test test-pure bench fuzz format clean
+.PHONY: help venv run lint test test-pure bench fuzz format docker clean
