@@ -4,8 +4,9 @@ A real ``fabricscope serve`` fed by ``fabricscope simulate`` (a small oversubscr
 that congestion, drops and every AI-metrics family have series) is scraped on ``/metrics`` and on
 the sFlow-RT compatible path. The InfluxDB template's Flux queries are checked against the points
 Telegraf's ``metric_version = 1`` makes of those scrapes (``collector.telegraf_v1``); the Grafana
-dashboard's PromQL against the scraped series and labels. Both checkers are shown to catch a query
-naming something we do not export.
+dashboard's PromQL against the scraped series and labels, and evaluated by a real Prometheus that
+scraped both faces meanwhile (each expression over families with series must return data). Both
+checkers are shown to catch a query naming something we do not export.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -53,29 +56,88 @@ FLUX_COLUMNS = {"_measurement", "_field", "_value", "_time", "_start", "_stop"}
 
 @dataclass(frozen=True)
 class Scrapes:
-    """One scrape of each face, as text."""
+    """One scrape of each face, as text, and a Prometheus that scraped both meanwhile."""
 
     native: str
     compat: str
+    scraped_at: float  # Unix time just after the two scrapes
+    prometheus_port: int | None  # None: Prometheus not installed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return str(r.read().decode())
+
+
+def _start_prometheus(directory: Path, http_port: int) -> tuple[subprocess.Popen[bytes], int]:
+    """A Prometheus scraping both faces twice a second (as compose.local.yml does, faster)."""
+    port = _free_port()
+    config = directory / "prometheus.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "500ms", "scrape_timeout": "500ms"},
+                "scrape_configs": [
+                    {"job_name": job, "metrics_path": path,
+                     "static_configs": [{"targets": [f"127.0.0.1:{http_port}"]}]}
+                    for job, path in (("fabricscope", "/metrics"),
+                                      ("sflow-rt-ai-metrics", COMPAT_PATH))
+                ],
+            }
+        )
+    )  # fmt: skip
+    process = subprocess.Popen(
+        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    # Ready, and both targets scraped (Prometheus applies new targets on a 5 s tick).
+    up = f"http://127.0.0.1:{port}/api/v1/query?query=up"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if len(json.loads(_get(up))["data"]["result"]) == 2:
+                return process, port
+        except OSError:
+            pass  # not listening yet
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise AssertionError("prometheus did not scrape both targets within 30 s")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scrapes]:
-    topology = tmp_path_factory.mktemp("dash") / "topology.json"
+    directory = tmp_path_factory.mktemp("dash")
+    topology = directory / "topology.json"
     topology.write_text(json.dumps(topology_json(build_fabric(SPEC))))
     # trimmed packets: the simulator marks RoCEv2 with DSCP 26, so that family gets series too
     served = start_serve(topology, 1, "--trim-dscp", "26")
+    prometheus: subprocess.Popen[bytes] | None = None
+    prometheus_port = None
     try:
+        if shutil.which("prometheus"):
+            prometheus, prometheus_port = _start_prometheus(directory, served.http_port)
         simulate(["--collector", f"127.0.0.1:{served.sflow_port}", *SIM])
         time.sleep(0.5)  # a few ticks: the compatible points are rebuilt once per tick
-
-        def get(path: str) -> str:
-            url = f"http://127.0.0.1:{served.http_port}{path}"
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return str(r.read().decode())
-
-        yield Scrapes(get("/metrics"), get(COMPAT_PATH))
+        base = f"http://127.0.0.1:{served.http_port}"
+        native, compat = _get(f"{base}/metrics"), _get(f"{base}{COMPAT_PATH}")
+        yield Scrapes(native, compat, time.time(), prometheus_port)
     finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            try:
+                prometheus.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                prometheus.kill()
+                prometheus.wait()
         served.stop()
 
 
@@ -398,3 +460,29 @@ def test_every_promql_expr_parses_with_promtool(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
+
+
+def test_every_promql_expr_returns_data_from_a_real_prometheus(scrapes: Scrapes) -> None:
+    if scrapes.prometheus_port is None:
+        pytest.skip("prometheus not installed")
+    series = exported_series(scrapes.native, scrapes.compat)
+    evaluate_at = scrapes.scraped_at + 1.0  # Prometheus has scraped the final state by then
+    time.sleep(max(0.0, evaluate_at + 0.5 - time.time()))
+    checked, empty = 0, []
+    for p in _grafana_panels():
+        for t in p["targets"]:
+            selectors, _ = promql_reads(t["expr"])
+            if not all(series.get(s.name) for s in selectors):
+                continue  # a family still without series (a counter at zero): nothing to return
+            query = urllib.parse.urlencode(
+                {"query": t["expr"].replace("$__rate_interval", "10s"), "time": evaluate_at}
+            )
+            body = json.loads(
+                _get(f"http://127.0.0.1:{scrapes.prometheus_port}/api/v1/query?{query}")
+            )
+            assert body["status"] == "success", body
+            checked += 1
+            if not body["data"]["result"]:
+                empty.append(f"{p['title']} {t['refId']}: {t['expr']}")
+    assert empty == []
+    assert checked >= 30  # nearly every expression had series to return
