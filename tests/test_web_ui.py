@@ -281,6 +281,7 @@ def test_click_on_a_chart_shows_the_values_at_that_time(ui: UI) -> None:
     ui.wait_for("() => document.querySelector('#periodicity-chart canvas')")
     signal = ui.get(f"{AI}/period/json")["fabricscope"]["signal"]
     assert len(signal["times"]) > 10 and max(signal["values"]) > 0
+    ui.screenshot("periodicity")
     ui.page.keyboard.press("Escape")
     ui.wait_for("() => !document.querySelector('#periodicity').open")
     ui.assert_clean_console()

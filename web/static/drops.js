@@ -32,7 +32,7 @@ export class DropsView {
         { key: "reason", label: "Reason", value: (e) => e.reason_name, title: (e) => `code ${e.reason}` },
         { key: "linux", label: "Linux reason", value: (e) => e.linux_reason },
         { key: "function", label: "Function", value: (e) => e.function },
-        { key: "trap", label: "Trap", value: (e) => (e.trap ? `${e.trap_group ?? ""}/${e.trap}` : null) },
+        { key: "trap", label: "Trap", value: (e) => e.trap, title: (e) => (e.trap_group ? `group ${e.trap_group}` : "") },
         { key: "protocol", label: "Proto", value: (e) => e.protocol },
         { key: "src", label: "Source", value: (e) => endpoint(e.src_ip, e.src_port), title: (e) => e.src_mac ?? "" },
         { key: "dst", label: "Destination", value: (e) => endpoint(e.dst_ip, e.dst_port), title: (e) => e.dst_mac ?? "" },

@@ -180,7 +180,7 @@ class Chart {
       cursor: { drag: { x: false, y: false }, points: { size: 6 } },
       scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.05 : 1] } },
       axes: [
-        { ...axis, values: (u, splits) => splits.map((s) => clock(s * 1000)) },
+        { ...axis, space: 90, values: (u, splits) => splits.map((s) => clock(s * 1000)) },
         { ...axis, label: this.spec.unit, labelSize: 18, size: 54, values: (u, splits) => splits.map(tick) },
       ],
       series: [
@@ -191,7 +191,8 @@ class Chart {
           width: 1.5,
           fill: this.labels.length === 1 ? `${COLORS[0]}22` : undefined,
           spanGaps: false,
-          points: { show: false },
+          // a chart with gaps (period: 0 = not valid) marks each point, so a lone one shows
+          points: this.spec.zeroIsGap ? { show: true, size: 4 } : { show: false },
         })),
       ],
       hooks: {
