@@ -36,6 +36,7 @@ from aiohttp import web
 
 from collector.aggregate import Aggregator
 from collector.compat import NUMERIC_POINTS
+from collector.config import SettingsError, load_settings
 from collector.influx_push import (
     MAX_RETRY_AFTER,
     AggregatorHealth,
@@ -114,6 +115,58 @@ def test_token_comes_from_the_environment_only() -> None:
     assert target.write_url == (
         "http://db:8086/api/v2/write?org=my+org&bucket=ai%2Fmetrics&precision=ms"
     )
+
+
+def test_settings_flags_env_and_file(tmp_path: Path) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text('influx_interval = 2.5\ninflux_precision = "s"\ninflux_org = "file-org"\n')
+    settings = load_settings(
+        {"influx_url": "https://db.example:8086/", "influx_bucket": "ai"},
+        env={"FABRICSCOPE_INFLUX_ORG": "env-org"},
+        config_file=config,
+    )
+    assert settings.influx_url == "https://db.example:8086"  # trailing slash dropped
+    assert (settings.influx_org, settings.influx_bucket) == ("env-org", "ai")
+    assert (settings.influx_interval, settings.influx_precision) == (2.5, "s")
+    assert load_settings({}, env={}).influx_url is None  # off by default
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"influx_url": "db:8086"}, "invalid influx_url (from --influx-url): 'db:8086' is not"),
+        ({"influx_url": "http://db?x=1"}, "invalid influx_url (from --influx-url): "),
+        ({"influx_url": "http://db", "influx_org": "o"}, "missing influx_bucket: influx_url"),
+        ({"influx_precision": "m"}, "invalid influx_precision (from --influx-precision)"),
+        ({"influx_interval": "0"}, "invalid influx_interval (from --influx-interval)"),
+        ({"influx_buffer_points": "0"}, "invalid influx_buffer_points (from --influx-buffer"),
+    ],
+)
+def test_settings_errors_name_the_field(flags: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(flags, env={})
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_token_is_not_a_setting(tmp_path: Path) -> None:
+    config = tmp_path / "serve.toml"
+    config.write_text('influx_token = "secret"\n')
+    with pytest.raises(SettingsError, match="unknown setting 'influx_token'"):
+        load_settings({}, env={}, config_file=config)
+
+
+def test_serve_refuses_a_bad_influx_url() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "collector", "serve", "--influx-url", "ftp://db",
+         "--influx-org", "o", "--influx-bucket", "b", "--http-bind", "127.0.0.1:0",
+         "--sflow-bind", "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, env=env(), cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "fabricscope: error: invalid influx_url (from --influx-url): "
+        "'ftp://db' is not an http:// or https:// URL with a host"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
