@@ -19,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from collector.cli import main
 from simulator.fabric import FabricSpec, build_fabric, write_topology
 from tests.e2e_support import ROOT, env, simulate
-from topology import load_topology
+from topology import load_topology, parse_topology
+from topology.dot import topology_to_dot
+from topology.importers import ImportOptions, Source, import_dot
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "topology"
 
@@ -324,3 +328,42 @@ def test_output_through_a_symlink_replaces_its_target(
     assert status == 0, err
     assert link.is_symlink()
     assert len(load_topology(real).links) == 8
+
+
+# Names as awkward as the model allows: quotes, backslashes, DOT keywords and punctuation,
+# non-ASCII, spaces and newlines (port names in the ifindex list may not hold whitespace).
+_NAME = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\x00"),
+    min_size=1,
+    max_size=12,
+) | st.sampled_from(['a"b', "c\\", "\\\n", "graph", "Ethernet1/1:n", "x -- y", "<b>", "-1"])
+_PORT = _NAME.filter(lambda s: not any(c.isspace() for c in s))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ends=st.lists(st.tuples(_NAME, _NAME, _NAME, _NAME), min_size=1, max_size=6),
+    agents=st.dictionaries(_NAME, st.dictionaries(_PORT, st.integers(1, 2**32 - 1), max_size=3)),
+)
+def test_dot_writer_and_reader_agree_on_any_names(
+    ends: list[tuple[str, str, str, str]], agents: dict[str, dict[str, int]]
+) -> None:
+    links: dict[str, Any] = {}
+    used: set[tuple[str, str]] = set()
+    for i, (n1, p1, n2, p2) in enumerate(ends):
+        if (n1, p1) in used or (n2, p2) in used or (n1, p1) == (n2, p2):
+            continue
+        used |= {(n1, p1), (n2, p2)}
+        links[f"{n1}\\{i}"] = {"node1": n1, "port1": p1, "node2": n2, "port2": p2}
+    assume(links)
+    nodes = {
+        name: {
+            "agent": f"10.9.{i // 256}.{i % 256}",
+            "ports": {p: {"ifindex": x} for p, x in ports.items()},
+        }
+        for i, (name, ports) in enumerate(agents.items())
+    }
+    assume(all(len(set(ports.values())) == len(ports) for ports in agents.values()))
+    topology = parse_topology({"links": links, "nodes": nodes})
+    back = import_dot([Source("t.dot", topology_to_dot(topology))], ImportOptions()).topology
+    assert back == topology

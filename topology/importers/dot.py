@@ -305,7 +305,7 @@ def parse_dot(source: Source) -> Graph:
 def _port_from_attr(value: str | None) -> str | None:
     if value is None:
         return None
-    port = value.strip()
+    port = value
     if ":" in port and port.rsplit(":", 1)[1] in COMPASS:  # "swp1:n" → swp1
         port = port.rsplit(":", 1)[0]
     return port or None
@@ -325,8 +325,7 @@ def edge_ports(source: Source, edge: Edge) -> tuple[str, str]:
             )
         tail = tail or found.group(1)
         head = head or found.group(2)
-    tail = tail.strip() if tail else None
-    head = head.strip() if head else None
+    # Port names are taken exactly as written (like node IDs): only an empty one is missing.
     if not tail or not head:
         raise source.error(
             f"line {edge.line}",

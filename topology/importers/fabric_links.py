@@ -16,13 +16,15 @@ from topology.model import Topology, TopologyError, parse_topology
 
 Endpoint = tuple[str, str]
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"([0-9]+)")
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key that puts ``swp2`` before ``swp10`` and ``Ethernet1/2`` before ``Ethernet1/10``."""
     return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(text) if part
+        (0, int(part)) if _DIGITS.fullmatch(part) else (1, part)
+        for part in _DIGITS.split(text)
+        if part
     )
 
 
