@@ -65,6 +65,8 @@ export class DropsView {
   }
 
   reset() {
+    // an answer to a request made before the reset (old filter) is thrown away
+    this.generation = (this.generation ?? 0) + 1;
     this.after = 0;
     this.events = [];
     this.byReason = new Map();
@@ -78,16 +80,19 @@ export class DropsView {
 
   async refresh() {
     if (this.paused) return;
+    const generation = this.generation;
     let added = 0;
     for (let page = 0; page < MAX_PAGES; page += 1) {
       let answer;
       try {
         answer = await getJSON("/drops/json", { after: this.after, limit: PAGE, filter: this.filter });
       } catch (error) {
+        if (generation !== this.generation) return;
         if (!(error instanceof HttpError)) throw error;
         this.showError(`filter: ${error.message}`);
         return;
       }
+      if (generation !== this.generation) return;
       this.showError(null);
       if (answer.total < this.after) this.reset(); // the collector restarted
       const events = answer.events ?? [];

@@ -30,16 +30,19 @@ export class LocateView {
 
   async lookup(address) {
     if (!address) return;
+    const asked = (this.asked = (this.asked ?? 0) + 1); // only the latest question is answered
     this.message.dataset.state = "busy";
     this.message.textContent = `looking up ${address}…`;
     try {
       const rows = await getJSON("/locate/json", { address });
+      if (asked !== this.asked) return;
       this.table.setRows(rows);
       this.message.dataset.state = rows.length ? "found" : "unknown";
       this.message.textContent = rows.length
         ? `${address}: ${rows.length === 1 ? "one location" : `${rows.length} locations`}`
         : `${address}: not seen entering the fabric (yet)`;
     } catch (error) {
+      if (asked !== this.asked) return;
       this.table.setRows([]);
       this.message.dataset.state = "error";
       this.message.textContent = error instanceof HttpError ? error.message : `collector unreachable: ${error.message}`;
