@@ -139,6 +139,16 @@ def _raw_get(s: Served, target: str) -> tuple[int, bytes]:
     return int(head.split()[1]), body
 
 
+def _wait_datagrams(s: Served, count: int) -> None:
+    """Until ``count`` datagrams are merged (each receiver's delta carries all that its
+    datagrams did), then one more tick so the smoothed rates include them."""
+    deadline = time.monotonic() + SETTLE
+    while s.metrics().get(("fabricscope_datagrams_total", ()), 0.0) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} datagrams arrived"
+        time.sleep(0.05)
+    time.sleep(0.3)  # ticks are 0.2 s
+
+
 @pytest.fixture(scope="module", params=[1, 2], ids=["workers1", "workers2"])
 def fed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -158,7 +168,7 @@ def fed(
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             # The pace is measured from when the receiver (same socket, same worker) is up.
             _send(sock, s.sflow_port, [wire(datagram(WARMUP, 1, ()))])
-            s.wait_settled(1, timeout=SETTLE)
+            _wait_datagrams(s, 1)
             elapsed = _send(sock, s.sflow_port, leaf2, LEAF2_PACE)
         time.sleep(0.5)  # a couple of ticks
         measured = {"leaf2_rate": (LEAF2_DATAGRAMS - 1) / elapsed, "early": _get(s, "/agents/json")}
@@ -169,7 +179,7 @@ def fed(
         sent = [*leaf1, truncated, *_spine1(), *foreign, *garbage]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             _send(sock, s.sflow_port, sent)
-        s.wait_settled(1 + LEAF2_DATAGRAMS + len(sent), timeout=SETTLE)
+        _wait_datagrams(s, 1 + LEAF2_DATAGRAMS + len(sent))
         measured["truncated"] = truncated
         yield s, measured
     finally:
@@ -181,8 +191,15 @@ def _agents(s: Served) -> dict[str, dict[str, Any]]:
     return {entry["agent"]: entry for entry in document["agents"]}
 
 
-def test_agents_counts_derived_from_the_datagrams_sent(fed: tuple[Served, dict[str, Any]]) -> None:
+def test_agents_and_links_from_known_datagrams(fed: tuple[Served, dict[str, Any]]) -> None:
+    """One test per collector (with xdist, one fixture set-up each)."""
     s, measured = fed
+    _check_agents(s, measured)
+    _check_rate(measured)
+    _check_links(s)
+
+
+def _check_agents(s: Served, measured: dict[str, Any]) -> None:
     document = _get(s, "/agents/json")
     assert abs(document["time"] / 1000 - time.time()) < 5
     entries = document["agents"]
@@ -254,8 +271,7 @@ def test_agents_counts_derived_from_the_datagrams_sent(fed: tuple[Served, dict[s
     )
 
 
-def test_agent_datagram_rate_follows_the_pace_sent(fed: tuple[Served, dict[str, Any]]) -> None:
-    _, measured = fed
+def _check_rate(measured: dict[str, Any]) -> None:
     leaf2 = {e["agent"]: e for e in measured["early"]["agents"]}[LEAF2]
     # Smoothed over 2 s (from a first interval of a few datagrams), read half a second after the
     # last one: close to the pace, not exact.
@@ -265,8 +281,7 @@ def test_agent_datagram_rate_follows_the_pace_sent(fed: tuple[Served, dict[str, 
     assert leaf2["samples_per_second"]["flow"] > 0
 
 
-def test_links_status_and_load_from_counter_intervals(fed: tuple[Served, dict[str, Any]]) -> None:
-    s, _ = fed
+def _check_links(s: Served) -> None:
     document = _get(s, "/links/json")
     assert abs(document["time"] / 1000 - time.time()) < 5
     links = {link["name"]: link for link in document["links"]}
