@@ -17,6 +17,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from decoders.records import PortName
 from tests.e2e_support import Metrics, start_serve
@@ -462,3 +464,60 @@ def test_imported_topology_classifies_ports_in_serve(tmp_path: Path) -> None:
         assert status["agents"]["unknown"] == 0
     finally:
         served.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile input: anything but a TopologyImportError is a bug
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+# Keys the importers look for, so that generated objects reach past the first checks.
+_KEYS = st.sampled_from([
+    "lldp", "hostname", "ifname", "peerHostname", "peerIfname", "lldpNeighbors", "port",
+    "neighborDevice", "neighborPort", "result", "nodes", "links", "endpoints", "a", "z", "node",
+    "interface", "kind", "mgmt-ipv4-address", "results", "a_terminations", "b_terminations",
+    "termination_a", "termination_b", "termination_a_type", "object_type", "object", "device",
+    "name", "status", "value", "device_type", "role", "primary_ip4", "address",
+])  # fmt: skip
+_SHAPED = st.recursive(
+    st.none()
+    | st.integers(-1, 3)
+    | st.sampled_from(["swp1", "leaf1", "dcim.interface", "1.2.3.4"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=5),
+    max_leaves=30,
+)
+_IMPORTERS = [import_clab, import_netq, import_eapi, import_netbox]
+
+
+@settings(max_examples=150, deadline=None)
+@given(document=_JSON | _SHAPED, which=st.integers(0, len(_IMPORTERS) - 1))
+def test_json_importers_fail_only_with_located_errors(document: object, which: int) -> None:
+    try:
+        _IMPORTERS[which]([Source("h.json", json.dumps(document))], ImportOptions())
+    except TopologyImportError as exc:
+        assert str(exc).startswith("h.json: ")
+        assert "\n" not in str(exc)
+
+
+_DOT_PIECES = st.sampled_from([
+    "graph", "digraph", "strict", "subgraph", "node", "edge", "{", "}", "[", "]", ";", ",", "=",
+    ":", "--", "->", "+", '"a/b"', '"x\\"y"', "<<b>x</b>>", "a", "b", "swp1", "-1.5", "label",
+    '"p -- q"', "tailport", "headport", "agent", '"10.0.0.1"', "ifindex", '"p=1 q=2"', "id",
+    "/* c */", "// c\n", "\n#x\n", " ", "\n", "\\\n", '"', "<", "/*",
+])  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(_DOT_PIECES, max_size=40) | st.lists(st.text(max_size=5), max_size=10))
+def test_dot_importer_fails_only_with_located_errors(pieces: list[str]) -> None:
+    text = " ".join(pieces)
+    try:
+        import_dot([Source("h.dot", text)], ImportOptions())
+    except TopologyImportError as exc:
+        assert str(exc).startswith("h.dot: ")
+        assert "\n" not in str(exc)
