@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import os
 import re
@@ -615,6 +616,28 @@ def test_build_context_carries_every_package_file_and_no_build_products() -> Non
     on_disk = set().union(*(_files_on_disk(p) for p in packages))
     products = {p for p in on_disk if p.endswith((".so", ".c", ".pyc"))}
     assert not products & _in_build_context(on_disk), "build products in the build context"
+
+
+def test_pyproject_installs_every_package_and_data_file() -> None:
+    """What a non-editable install (the image's) gets: every package directory of the tree and
+    every non-Python file, through pyproject's package list and package-data globs."""
+    setuptools = _pyproject()["tool"]["setuptools"]
+    packages = set(setuptools["packages"])
+    tops = {p.split(".")[0] for p in packages}
+    data = setuptools.get("package-data", {})
+    for path in _tracked_files():
+        parts = path.split("/")
+        if parts[0] not in tops or len(parts) < 2:
+            continue
+        if parts[-1] == "__init__.py":
+            package = ".".join(parts[:-1])
+            assert package in packages, f"{package} is not in pyproject's packages"
+        elif not path.endswith(".py"):
+            relative = "/".join(parts[1:])
+            globs = data.get(parts[0], [])
+            assert any(fnmatch.fnmatchcase(relative, g) for g in globs), (
+                f"{path} is not in pyproject's package-data"
+            )
 
 
 def test_builder_installs_the_package_from_its_copied_sources(tmp_path: Path) -> None:
