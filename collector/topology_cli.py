@@ -33,6 +33,7 @@ EXIT_OK = 0
 EXIT_DIFFERENT = 1
 EXIT_FAIL = 1
 EXIT_TROUBLE = 2  # diff(1): 2 means trouble, 1 means different
+EXIT_USAGE = 2
 DOT_TIMEOUT = 120.0
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
@@ -140,6 +141,14 @@ def _read_sources(files: list[str]) -> list[Source]:
 def run_import(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``fabricscope topology import``: exit 0 with the topology written, 1 on bad input."""
     out = out or sys.stdout
+    if args.roles and args.source_format != "netbox":
+        return _error("--roles applies to --from netbox only", EXIT_USAGE)
+    if args.name and args.source_format != "eapi":
+        return _error("--name applies to --from eapi only", EXIT_USAGE)
+    if args.switches and args.source_format == "dot":
+        return _error(
+            "--switches does not apply to --from dot (every DOT node is a switch)", EXIT_USAGE
+        )
     options = ImportOptions(switches=args.switches, roles=args.roles, name=args.name)
     try:
         result = IMPORTERS[args.source_format](_read_sources(args.files), options)

@@ -189,6 +189,22 @@ def test_import_errors(
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--from", "dot", "--roles", "leaf"], "--roles applies to --from netbox only"),
+        (["--from", "netq", "--name", "leaf1"], "--name applies to --from eapi only"),
+        (["--from", "dot", "--switches", "leaf*"], "--switches does not apply to --from dot"),
+    ],
+)
+def test_import_options_of_another_source_are_refused(
+    capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    status, out, err = run(capsys, "topology", "import", *args, str(FIXTURES / "fabric.dot"))
+    assert (status, out) == (2, "")
+    assert err.startswith(f"fabricscope: error: {expected}")
+
+
 def test_import_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     status, _, err = run(capsys, "topology", "import", "--from", "clab", str(missing))
