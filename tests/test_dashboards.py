@@ -224,7 +224,15 @@ def test_influx_template_is_a_v2_template_with_the_twelve_panels() -> None:
     assert [c["name"] for c in charts] == TITLES
     cells: set[tuple[int, int]] = set()
     for chart in charts:
+        # what InfluxDB's template parser requires of an XY chart
         assert chart["kind"] == "Xy" and chart["queries"], chart["name"]
+        assert chart["geom"] in {"line", "step", "stacked", "monotoneX", "bar"}
+        assert chart["position"] in {"overlaid", "stacked"}
+        assert {a["name"] for a in chart["axes"]} >= {"x", "y"}
+        assert chart["colors"] and all(
+            re.fullmatch(r"#[0-9A-F]{6}", c["hex"]) for c in chart["colors"]
+        )
+        assert chart["width"] > 0 and chart["height"] > 0
         assert chart["xPos"] + chart["width"] <= 12  # the InfluxDB grid is 12 wide
         cells.update(
             (x, y)
