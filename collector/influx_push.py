@@ -31,7 +31,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode
@@ -42,7 +42,7 @@ from collector.aggregate import Aggregator
 from collector.config import Settings
 from collector.delta import Delta
 from collector.line_protocol import PRECISION_NS, encode_point
-from collector.telegraf_v1 import points_from_exposition
+from collector.telegraf_v1 import ExpositionError, points_from_exposition
 
 log = logging.getLogger("fabricscope.influx")
 
@@ -197,11 +197,11 @@ class InfluxPusher:
         self,
         target: PushTarget,
         limits: PushLimits,
-        collect: Callable[[int], Iterable[bytes]],
+        collect: Callable[[int], Awaitable[Iterable[bytes]]],
         health: PushHealth,
         rng: random.Random | None = None,
     ) -> None:
-        """``collect(time_ns)`` returns the encoded lines of one interval."""
+        """``await collect(time_ns)`` gives the encoded lines of one interval."""
         self.target = target
         self.limits = limits
         self.buffer = LineBuffer(limits.buffer_points, limits.buffer_bytes)
@@ -222,18 +222,24 @@ class InfluxPusher:
         if points:
             self._health.count("influx_points_dropped", (reason,), float(points))
 
-    def collect_once(self, time_ns: int) -> None:
+    async def collect_once(self, time_ns: int) -> None:
         """Add one interval's lines to the buffer (dropping the oldest beyond the bounds)."""
-        lines = list(self._collect(time_ns))
+        lines = list(await self._collect(time_ns))
         self._health.count("influx_points_generated", (), float(len(lines)))
         self._dropped("buffer_full", self.buffer.add(lines))
         self._report_buffer()
         self._wake.set()
 
-    def _warn(self, reason: str, message: str) -> None:
+    def _may_log(self, kind: str) -> bool:
+        """True at most once per ``LOG_EVERY`` seconds for each kind of trouble."""
         now = time.monotonic()
-        if now - self._last_warning.get(reason, -LOG_EVERY) >= LOG_EVERY:
-            self._last_warning[reason] = now
+        if now - self._last_warning.get(kind, -LOG_EVERY) < LOG_EVERY:
+            return False
+        self._last_warning[kind] = now
+        return True
+
+    def _warn(self, kind: str, message: str) -> None:
+        if self._may_log(kind):
             log.warning("influx push: %s", message)
 
     # ------------------------------------------------------------------------------------------
@@ -263,6 +269,11 @@ class InfluxPusher:
         except (aiohttp.ClientError, OSError) as exc:
             self._health.count("influx_requests_failed", ("connection",), 1.0)
             self._warn("connection", f"{self.target.url}: {exc.__class__.__name__}: {exc}")
+            return "retry", None
+        except Exception:  # a bug must not lose the batch out nor end the push
+            self._health.count("influx_requests_failed", ("connection",), 1.0)
+            if self._may_log("request"):
+                log.exception("influx push: write request failed")
             return "retry", None
         if status == 429 or status >= 500:
             reason = "http_429" if status == 429 else "http_5xx"
@@ -305,7 +316,11 @@ class InfluxPusher:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while not stop.is_set():
-            self.collect_once(time.time_ns())
+            try:
+                await self.collect_once(time.time_ns())
+            except Exception:  # a bug must not end the push (nor the collector)
+                if self._may_log("collect"):
+                    log.exception("influx push: collecting points failed")
             next_at = max(next_at + self.limits.interval, loop.time())
             await self._sleep(stop, next_at - loop.time())
 
@@ -364,7 +379,13 @@ def exposition_lines(expositions: Iterable[bytes], time_ns: int, precision: str)
     precision_ns = PRECISION_NS[precision]
     lines: list[bytes] = []
     for text in expositions:
-        points = points_from_exposition(text, scrape_time_ns=time_ns, precision_ns=precision_ns)
+        try:
+            points = points_from_exposition(text, scrape_time_ns=time_ns, precision_ns=precision_ns)
+        except ExpositionError as exc:  # Telegraf would lose this whole scrape too
+            log.warning(
+                "influx push: an exposition does not parse, its points are left out: %s", exc
+            )
+            continue
         for point in points:
             line = encode_point(point, precision)
             if line is not None:
@@ -412,7 +433,9 @@ def pusher_for(
     )
     precision = settings.influx_precision
 
-    def collect(time_ns: int) -> list[bytes]:
-        return exposition_lines(expositions(), time_ns, precision)
+    async def collect(time_ns: int) -> list[bytes]:
+        texts = list(expositions())  # here, on the event loop that owns the aggregator
+        # the parsing and encoding off the loop, so HTTP answers are not held up by it
+        return await asyncio.to_thread(exposition_lines, texts, time_ns, precision)
 
     return InfluxPusher(target, limits, collect, health)
