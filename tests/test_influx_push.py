@@ -45,6 +45,7 @@ from collector.influx_push import (
     PushLimits,
     PushTarget,
     backoff_delay,
+    exposition_lines,
     parse_retry_after,
     token_from,
 )
@@ -185,12 +186,13 @@ class Received:
     query: dict[str, str]
 
 
-Answer = tuple[int, dict[str, Callable[[], str]]]
+Answer = tuple[int, dict[str, Callable[[], str]], float]  # status, header makers, delay (s)
 
 
 class ScriptedInflux:
     """``/api/v2/write`` on 127.0.0.1 in its own thread: refuses connections until ``open()``,
-    then answers from ``script`` (status, header makers) and with 204 once it is used up."""
+    then answers from ``script`` (status, header makers, a delay before answering) and with 204
+    once it is used up."""
 
     def __init__(self, script: list[Answer]) -> None:
         self.script = list(script)
@@ -206,7 +208,7 @@ class ScriptedInflux:
 
     async def _write(self, request: web.Request) -> web.Response:
         body = await request.read()  # aiohttp undoes the Content-Encoding (a bad gzip: 400)
-        status, makers = self.script.pop(0) if self.script else (204, {})
+        status, makers, delay = self.script.pop(0) if self.script else (204, {}, 0.0)
         self.requests.append(
             Received(
                 time.monotonic(),
@@ -217,6 +219,7 @@ class ScriptedInflux:
                 dict(request.query),
             )
         )
+        await asyncio.sleep(delay)
         return web.Response(status=status, headers={k: make() for k, make in makers.items()})
 
     async def _start(self) -> None:
@@ -249,10 +252,10 @@ def _fault_script() -> list[Answer]:
         return email.utils.formatdate(time.time() + 2, usegmt=True)
 
     return [
-        (429, {"Retry-After": lambda: "1"}),
-        (503, {}),
-        (429, {"Retry-After": in_two_seconds}),
-        (400, {}),
+        (429, {"Retry-After": lambda: "1"}, 0.0),
+        (503, {}, 0.0),
+        (429, {"Retry-After": in_two_seconds}, 0.0),
+        (400, {}, 0.0),
     ]
 
 
@@ -279,7 +282,7 @@ def test_outage_bounded_buffer_retry_after_and_recovery() -> None:
 async def _outage(server: ScriptedInflux, per_interval: int, bound: int) -> None:
     produced = 0
 
-    def collect(time_ns: int) -> list[bytes]:
+    async def collect(time_ns: int) -> list[bytes]:
         nonlocal produced
         first, produced = produced, produced + per_interval
         return [f"seq value={n} {time_ns // 1_000_000}\n".encode() for n in range(first, produced)]
@@ -347,6 +350,50 @@ async def _outage(server: ScriptedInflux, per_interval: int, bound: int) -> None
     dropped = counter("influx_points_dropped", "buffer_full") + rejected
     assert produced == counter("influx_points_generated")
     assert produced == len(accepted) + dropped + pusher.buffer.points
+
+
+def test_a_request_without_answer_is_retried() -> None:
+    server = ScriptedInflux([(204, {}, 1.5)])  # answers after the client gave up
+    server.open()
+    try:
+        asyncio.run(_no_answer(server))
+    finally:
+        server.close()
+
+
+async def _no_answer(server: ScriptedInflux) -> None:
+    made: list[bytes] = []
+
+    async def collect(time_ns: int) -> list[bytes]:
+        made.append(f"once value={len(made)} {time_ns}\n".encode())
+        return made[-1:]
+
+    aggregator = Aggregator()
+    limits = PushLimits(interval=0.2, timeout=0.3, min_backoff=0.05, max_backoff=0.1)
+    target = PushTarget(server.url, "fabric", "ai", None, "ns")
+    pusher = InfluxPusher(target, limits, collect, AggregatorHealth(aggregator))
+    stop = asyncio.Event()
+    task = asyncio.create_task(pusher.run(stop))
+    deadline = time.monotonic() + WAIT
+    while len(server.requests) < 3:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, WAIT)
+    first, second = server.requests[0], server.requests[1]
+    assert first.lines == [made[0].decode().strip()]
+    assert second.lines[0] == first.lines[0]  # the unanswered batch again, first
+    assert "Authorization" not in first.headers  # no token, no header
+    assert first.query["precision"] == "ns"
+    counters = aggregator.snapshot().counters
+    assert counters["influx_requests_failed"] == {("timeout",): 1.0}
+
+
+def test_an_exposition_that_does_not_parse_is_left_out() -> None:
+    good = b'# TYPE fabricscope_x_total counter\nfabricscope_x_total{role="edge"} 3\n'
+    bad = b'fabricscope_y{role="ed\\ge"} 1\n'  # an invalid escape: Telegraf drops this scrape
+    lines = exposition_lines([bad, good], 1_000_000_123, "ms")
+    assert lines == [b"fabricscope_x_total,role=edge counter=3 1000\n"]
 
 
 # ---------------------------------------------------------------------------------------------
