@@ -6,7 +6,8 @@ and the UI's static files.
   restarts, decode errors by reason; and totals over the agents listed.
 * ``GET /links/json``: every link of the topology with its status (as ``topology.status``
   decides it) and the load in each direction from the ends' last interface counter interval.
-* ``GET /``, ``/app/ai-metrics/html/`` (sFlow-RT's UI path): ``web/static/index.html``;
+* ``GET /``, ``/app/ai-metrics/html/`` (sFlow-RT's UI path; without the slash it redirects):
+  ``web/static/index.html``;
   ``GET /static/{file}``: files under ``web.STATIC_DIR`` only (no listing, no dot files, nothing
   outside it).
 
@@ -316,6 +317,9 @@ def add_ui_routes(
             return web.Response(status=404, text="the web UI is not installed\n")
         return file_response(page)
 
+    async def to_ui(_: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently(UI_PATHS[1])
+
     async def static(request: web.Request) -> web.StreamResponse:
         found = static_file(root, request.match_info["path"])
         if found is None:
@@ -327,4 +331,5 @@ def add_ui_routes(
     router.add_get("/links/json", links)
     for path in UI_PATHS:
         router.add_get(path, index_page)
+    router.add_get(UI_PATHS[1].rstrip("/"), to_ui)
     router.add_get("/static/{path:.*}", static)

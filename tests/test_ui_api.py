@@ -336,6 +336,8 @@ def test_ui_page_and_static_files(idle: Served) -> None:
             assert r.read() == page
             assert r.headers["Content-Type"] == "text/html; charset=utf-8"
             assert r.headers["Cache-Control"] == "no-cache"
+    status, _ = _raw_get(s, "/app/ai-metrics/html")
+    assert status == 301
     files = [p for p in STATIC_DIR.rglob("*") if p.is_file() and not p.name.startswith(".")]
     suffixes = {p.suffix for p in files}
     assert {".html", ".js", ".css"} <= suffixes  # the page, its scripts, the chart library
