@@ -521,3 +521,22 @@ def test_dot_importer_fails_only_with_located_errors(pieces: list[str]) -> None:
     except TopologyImportError as exc:
         assert str(exc).startswith("h.dot: ")
         assert "\n" not in str(exc)
+
+
+def test_lldp_names_that_are_addresses_are_not_shortened() -> None:
+    # A neighbour known only by its management address must not match switch "10.0.0.1" by a
+    # shared first label "10".
+    rows = {
+        "lldp": [
+            {
+                "hostname": "10.0.0.1",
+                "ifname": "swp1",
+                "peerHostname": "10.0.0.2",
+                "peerIfname": "p",
+            },
+            {"hostname": "10.0.0.1", "ifname": "swp2", "peerHostname": "sw2", "peerIfname": "swp9"},
+            {"hostname": "sw2", "ifname": "swp9", "peerHostname": "10.0.0.1", "peerIfname": "swp2"},
+        ]
+    }
+    topology = import_netq([Source("n.json", json.dumps(rows))], ImportOptions()).topology
+    assert pairs(topology) == {pair("10.0.0.1/swp2", "sw2/swp9")}

@@ -42,7 +42,7 @@ class SwitchNames:
         self.names = {n for n in reporting if options.matches_switch(n)}
         short: dict[str, set[str]] = {}
         for name in self.names:
-            short.setdefault(name.split(".", 1)[0], set()).add(name)
+            short.setdefault(_short(name), set()).add(name)
         # A short name that two switches share (leaf1.a, leaf1.b) resolves to neither.
         self._by_short = {s: next(iter(full)) for s, full in short.items() if len(full) == 1}
 
@@ -50,22 +50,23 @@ class SwitchNames:
         """The switch ``name`` refers to, or None when it is a host."""
         if name in self.names:
             return name
-        found = self._by_short.get(name) or self._by_short.get(name.split(".", 1)[0])
+        found = self._by_short.get(name) or self._by_short.get(_short(name))
         if found is not None:
             return found
         if self.options.switches and self.options.matches_switch(name):
             # A switch by pattern that sent no LLDP data of its own: its short name, as the
             # switches that did report are usually named (and as sFlow agents send hostnames).
-            return name if _is_address(name) else name.split(".", 1)[0]
+            return _short(name)
         return None
 
 
-def _is_address(name: str) -> bool:
+def _short(name: str) -> str:
+    """The first label of a host name; an IP address (a neighbour without a name) is whole."""
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        return False
-    return True
+        return name.split(".", 1)[0]
+    return name
 
 
 def links_from_neighbours(
