@@ -277,6 +277,9 @@ def test_flux_checker_catches_what_is_not_written(points: list[Point]) -> None:
     assert flux_problems(operations.replace("exists r.name", "exists r.opname"), points) == [
         "measurement sflow_ai_operations has no tag opname"
     ]
+    grouped = operations + '\n  |> group(columns: ["url", "op", "_measurement"])'
+    assert flux_problems(grouped, points) == ["measurement sflow_ai_operations has no tag op"]
+    assert flux_problems(grouped.replace('"op", ', ""), points) == []
     assert (
         flux_problems(
             total.replace('r._measurement == "sflow_ai_bps"', "r._measurement =~ /sflow/"), points
