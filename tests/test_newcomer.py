@@ -135,4 +135,4 @@ def test_fresh_clone_make_run_serves_non_zero_bps(tmp_path: Path) -> None:
     finally:
         output = _stop_group(run)
     assert bps > 0, f"sflow_ai_bps still 0 after {DATA_TIMEOUT:.0f} s:\n{output[-3000:]}"
-    assert f"curl localhost:{http_port}/metrics" in output  # the demo told where to look
+    assert f"localhost:{http_port}/" in output  # the demo told where to look
