@@ -288,7 +288,7 @@ class InfluxPusher:
         """Send one batch from the front; returns how long to wait before the next one."""
         batch = self.buffer.take(self.limits.batch_points, self.limits.batch_bytes)
         self._report_buffer()
-        body = gzip.compress(b"".join(batch), compresslevel=5)
+        body = await asyncio.to_thread(gzip.compress, b"".join(batch), 5)  # off the loop
         outcome, wait = await self._post(session, body)
         if outcome == "ok":
             self.buffer.done()
@@ -306,7 +306,9 @@ class InfluxPusher:
         self.failures += 1
         self._dropped("buffer_full", self.buffer.give_back(batch))
         self._report_buffer()
-        return wait if wait is not None else backoff_delay(self.failures, self.limits, self._rng)
+        if wait is not None:  # Retry-After, though never 0: that would hammer the server
+            return max(wait, self.limits.min_backoff)
+        return backoff_delay(self.failures, self.limits, self._rng)
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -326,15 +328,18 @@ class InfluxPusher:
 
     async def _send_loop(self, stop: asyncio.Event) -> None:
         timeout = aiohttp.ClientTimeout(total=self.limits.timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        # trust_env: HTTPS_PROXY / NO_PROXY apply, as they do to Telegraf
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
             while not stop.is_set():
                 if not self.buffer.points:
                     self._wake.clear()
                     waiter = asyncio.ensure_future(self._wake.wait())
                     stopper = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
-                    stopper.cancel()
+                    try:
+                        await asyncio.wait((waiter, stopper), return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waiter.cancel()
+                        stopper.cancel()
                     continue
                 wait = await self._send_one(session)
                 if wait is not None:
