@@ -354,7 +354,10 @@ class InfluxPusher:
             self.target.bucket,
             self.limits.interval,
         )
-        await asyncio.gather(self._collect_loop(stop), self._send_loop(stop))
+        try:
+            await asyncio.gather(self._collect_loop(stop), self._send_loop(stop))
+        except Exception:  # never taken down with the collector: the push alone stops
+            log.exception("influx push: stopped by an unexpected error")
 
 
 # ----------------------------------------------------------------------------------------------
