@@ -161,7 +161,8 @@ def test_fabricscope_service_publishes_what_the_image_exposes_and_serve_binds() 
     assert service["build"] == "."
     assert service["image"]
     assert service["restart"] == "unless-stopped"
-    assert IMAGE_TOPOLOGY in COMPOSE.read_text()  # the documented topology mount
+    # The documented topology mount: a directory holding topology.json at the image's path.
+    assert f":{Path(IMAGE_TOPOLOGY).parent}:ro" in COMPOSE.read_text()
 
 
 def test_telegraf_config_parses_with_the_expected_plugins() -> None:
