@@ -23,10 +23,12 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import tomllib
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -325,6 +327,62 @@ def test_prometheus_scrape_paths_are_served(served: Served, tmp_path: Path) -> N
         (static,) = job["static_configs"]
         assert static["targets"] == [f"fabricscope:{Settings().http_bind.port}"]
         _scrape_until(served.http_port, path, expected_sample[path])
+
+
+def test_local_prometheus_config_scrapes_a_real_collector(served: Served, tmp_path: Path) -> None:
+    """The override's Prometheus config in a real Prometheus, its targets pointed at a real
+    serve: every job is up and its series are there."""
+    binary = _tool("prometheus")
+    _, config = _prometheus_config(tmp_path)
+    config["global"].update(scrape_interval="1s", scrape_timeout="1s")
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{served.http_port}"]}]
+    config_path = tmp_path / "prometheus-local.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    prometheus = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    wanted = {
+        "up": {job: 1.0 for job in jobs},
+        "sflow_ai_bps": {"sflow-rt-ai-metrics": 0.0},
+        "fabricscope_workers": {"fabricscope": 1.0},
+    }
+    seen: dict[str, dict[str, float]] = {}
+    try:
+        deadline = time.monotonic() + 40.0
+        while seen != wanted and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for expr in wanted:
+                try:
+                    seen[expr] = _prometheus_query(port, expr)
+                except OSError:
+                    break  # Prometheus still starting
+    finally:
+        prometheus.terminate()
+        try:
+            prometheus.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            prometheus.kill()
+    assert seen == wanted
+
+
+def _prometheus_query(port: int, expr: str) -> dict[str, float]:
+    """An instant query's values keyed by job."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body = json.load(response)
+    return {r["metric"]["job"]: float(r["value"][1]) for r in body["data"]["result"]}
 
 
 # ---------------------------------------------------------------------------------------------
