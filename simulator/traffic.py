@@ -531,7 +531,13 @@ class TrafficModel:
         src_mac, la_mac = fab.nic_mac(a), fab.switch_mac(la)
         if la == lb:
             return [(la, pa, pb, 64, src_mac, la_mac)]
-        ups = [u for u in self._uplinks[la] if fab.port_link[u] not in down]
+        # A routed fabric withdraws a spine's route to lb when all its links to lb are down, so
+        # ECMP at la only spreads over uplinks to spines that can still reach lb.
+        ups = [
+            u
+            for u in self._uplinks[la]
+            if fab.port_link[u] not in down and self._reaches(fab.port_peer[u], lb, down)
+        ]
         if not ups:
             ups = self._uplinks[la]  # every uplink down: keep the path (traffic is blackholed)
         up = ups[self._hash(sub, b"L") % len(ups)]
@@ -547,6 +553,13 @@ class TrafficModel:
             (spine, sp, dn, 63, la_mac, spine_mac),
             (lb, lb_in, pb, 62, spine_mac, fab.switch_mac(lb)),
         ]
+
+    def _reaches(self, spine_port: int, leaf: int, down: frozenset[int]) -> bool:
+        """Whether the spine of ``spine_port`` has a live link down to ``leaf``."""
+        fab = self.fabric
+        spine = fab.port_switch[spine_port]
+        links = self._downlinks[spine - fab.n_leaves].get(leaf, [])
+        return any(fab.port_link[d] not in down for d in links)
 
     def paths(self, down: frozenset[int]) -> list[list[Hop]]:
         """Paths of every subflow for a set of down links (cached)."""

@@ -276,6 +276,27 @@ def test_faults() -> None:
     assert statuses and set(statuses) == {1}
 
 
+def test_a_down_link_carries_no_traffic_either_way() -> None:
+    # ECMP at every other leaf must avoid spine1 for leaf1's hosts once spine1 has no live link
+    # to leaf1 (a routed fabric withdraws the route); otherwise spine1 would keep sending down
+    # the dead link.
+    fabric = FabricSpec(leaves=2, spines=3, hosts_per_leaf=3, uplinks_per_leaf=3)
+    down = (parse_fault("linkdown:leaf1-spine1"),)
+    sim, _ = run(SimConfig(fabric=fabric, sampling_rate=20000, faults=down, seed=5), 2.0)
+    busy = [set(second["ports"]) for second in sim.truth.seconds]
+    assert busy and all("leaf1:swp1" in ports for ports in busy)  # hosts still send
+    fab = sim.fabric
+    leaf_port, spine_port = fab.link_ports[fab.link_index["leaf1-spine1"]]
+    ends = {
+        f"{fab.switch_names[fab.port_switch[p]]}:{fab.port_name(p)}"
+        for p in (leaf_port, spine_port)
+    }
+    assert all(not ports & ends for ports in busy), ends
+    # with the link up, the same traffic does use it
+    sim_up, _ = run(SimConfig(fabric=fabric, sampling_rate=20000, seed=5), 2.0)
+    assert any(set(second["ports"]) & ends for second in sim_up.truth.seconds)
+
+
 def test_ipv6_agents_and_rocev2_over_ipv6() -> None:
     cfg = SimConfig(
         fabric=FabricSpec(agent_base="fd00:5f::1", host_base="fd00:a1::1"),
