@@ -485,7 +485,10 @@ def test_agents_lists_every_simulated_switch(ui: UI) -> None:
     assert set(by_agent) == set(monitored) | {FOREIGN}
     for agent, name in monitored.items():
         assert by_agent[agent]["node"] == name and by_agent[agent]["in_topology"] == "yes"
-        assert by_agent[agent]["sampling"] == "20000"
+        # rates come from flow samples: every leaf has hosts sending; a spine may carry none
+        # (spine1 has lost its link to leaf1, so ECMP sends nothing through it)
+        rates = by_agent[agent]["sampling"]
+        assert (rates == "20000") if name.startswith("leaf") else (rates in ("20000", "–"))
     assert by_agent[FOREIGN]["in_topology"] == "no"
     ui.screenshot("agents")
     ui.assert_clean_console()

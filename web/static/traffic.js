@@ -172,7 +172,16 @@ class Chart {
     const style = getComputedStyle(document.documentElement);
     const dim = style.getPropertyValue("--fg-dim").trim() || "#5b6575";
     const grid = style.getPropertyValue("--grid").trim() || "#e3e6eb";
-    const axis = { stroke: dim, grid: { stroke: grid }, ticks: { stroke: grid } };
+    // axis text follows the page's type size (larger on a wall display)
+    const px = Math.round(0.8 * (parseFloat(style.fontSize) || 15));
+    const font = `${px}px system-ui, sans-serif`;
+    const axis = {
+      stroke: dim,
+      grid: { stroke: grid },
+      ticks: { stroke: grid },
+      font,
+      labelFont: `600 ${font}`,
+    };
     const options = {
       width,
       height: chartHeight(width),
@@ -181,7 +190,13 @@ class Chart {
       scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.05 : 1] } },
       axes: [
         { ...axis, space: 90, values: (u, splits) => splits.map((s) => clock(s * 1000)) },
-        { ...axis, label: this.spec.unit, labelSize: 18, size: 54, values: (u, splits) => splits.map(tick) },
+        {
+          ...axis,
+          label: this.spec.unit,
+          labelSize: px + 6,
+          size: 4.5 * px,
+          values: (u, splits) => splits.map(tick),
+        },
       ],
       series: [
         { value: (u, v) => (v === null ? "–" : clock(v * 1000)) },
