@@ -490,5 +490,9 @@ def test_agents_lists_every_simulated_switch(ui: UI) -> None:
         rates = by_agent[agent]["sampling"]
         assert (rates == "20000") if name.startswith("leaf") else (rates in ("20000", "–"))
     assert by_agent[FOREIGN]["in_topology"] == "no"
+    # the unmonitored switch has no row, and is named as silent
+    silent = ui.page.locator("#agents-silent")
+    silent.wait_for(state="visible", timeout=WAIT_MS)
+    assert silent.get_attribute("data-nodes") == UNMONITORED
     ui.screenshot("agents")
     ui.assert_clean_console()

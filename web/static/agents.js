@@ -36,6 +36,7 @@ export class AgentsView {
     this.interval = 2000;
     this.totals = root.querySelector("#agents-totals");
     this.note = root.querySelector("#agents-note");
+    this.silent = root.querySelector("#agents-silent");
     this.table = new SortableTable(
       root.querySelector("#agents-table"),
       [
@@ -65,6 +66,8 @@ export class AgentsView {
 
   async refresh() {
     let answer;
+    // the switches of the topology that send nothing at all have no row: name them too
+    const status = getJSON("/topology/status/json").catch(() => null);
     try {
       answer = await getJSON("/agents/json");
     } catch (error) {
@@ -76,5 +79,9 @@ export class AgentsView {
     this.totals.replaceChildren(...totalsCards(answer.totals));
     this.note.textContent = `${agents.length} agents; rows in red have not been heard from for ${STALE_SECONDS} s or are not in the topology.`;
     this.table.setRows(agents);
+    const silent = (await status)?.unmonitored_nodes ?? [];
+    this.silent.hidden = !silent.length;
+    this.silent.dataset.nodes = silent.join(",");
+    this.silent.textContent = `Topology nodes no agent is heard from: ${silent.join(", ")}`;
   }
 }

@@ -21,7 +21,8 @@ export function si(value, unit = "") {
       break;
     }
   }
-  const digits = scaled === 0 ? "0" : String(Number(scaled.toPrecision(3)));
+  // a smoothed rate decays towards 0 without reaching it: below 1e-6 is 0 on screen
+  const digits = magnitude < 1e-6 ? "0" : String(Number(scaled.toPrecision(3)));
   const suffix = prefix + unit;
   return suffix ? `${digits} ${suffix}` : digits;
 }
