@@ -372,15 +372,27 @@ class Periodicity {
     const compatible = ours.compatible ?? {};
     const fine = ours.fine ?? {};
     showFigures(this.figures, [
-      ["Period", compatible.valid ? si(period.period, "s") : "not valid"],
+      ["Period (exported)", period.period ? si(period.period, "s") : "not valid"],
       ["Cycles", compatible.cycles ?? "–"],
       ["CV", compatible.learning ? "learning" : (compatible.cv ?? 0).toFixed(3)],
+      ["Compatible period", compatible.valid ? si(compatible.period, "s") : "not valid"],
       ["Fine period", fine.valid ? si(fine.period, "s") : "not valid"],
       ["Load baseline", ours.loadStatus ?? "–"],
       ["Threshold", si(period.threshold, "frames/s")],
       ["Value", si(period.value, "frames/s")],
     ]);
   }
+}
+
+/**
+ * Which estimate `period` is (the collector exports the compatible one unless told to use the
+ * fine one): the fine one when only it matches, else the compatible one.
+ */
+function exportedEstimate(period) {
+  const ours = period.fabricscope ?? {};
+  const is = (estimate) => Boolean(estimate?.valid) && estimate.period === period.period;
+  if (period.period && is(ours.fine) && !is(ours.compatible)) return ["fine", ours.fine];
+  return ["compatible", ours.compatible];
 }
 
 function showFigures(list, pairs) {
@@ -434,17 +446,16 @@ export class TrafficView {
   }
 
   showValidity(period) {
-    const compatible = period.fabricscope?.compatible;
-    const valid = Boolean(compatible?.valid);
+    const [method, estimate] = exportedEstimate(period);
+    const valid = Boolean(estimate?.valid);
+    const cv = (estimate?.cv ?? 0).toFixed(2);
+    const which = method === "fine" ? " (fine)" : "";
     this.validity.dataset.valid = String(valid);
-    if (valid) {
-      this.validity.textContent = `valid · CV ${compatible.cv.toFixed(2)} · ${compatible.cycles} cycles`;
-    } else if (compatible && !compatible.learning) {
-      this.validity.textContent = `not valid · CV ${compatible.cv.toFixed(2)}`;
-    } else {
-      this.validity.textContent = "learning";
-    }
-    this.validity.title = "compatible period detector: valid when CV < 0.5 and crossings are recent";
+    this.validity.dataset.method = method;
+    if (valid) this.validity.textContent = `valid${which} · CV ${cv} · ${estimate.cycles} cycles`;
+    else if (estimate && !estimate.learning) this.validity.textContent = `not valid${which} · CV ${cv}`;
+    else this.validity.textContent = "learning";
+    this.validity.title = `${method} period detector: valid when CV < 0.5 and crossings are recent`;
   }
 
   shown() {
