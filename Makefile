@@ -28,7 +28,7 @@ lint: venv ## ruff (lint + format check) and mypy (strict on decoders/, topology
 	$(BIN)/mypy decoders topology collector simulator
 
 test: lint ## Set up, lint and run the whole test suite
-	$(PY) -m pytest -q -n 2 -p xdist
+	$(PY) -m pytest -q -n 2 -p xdist --dist loadgroup
 
 test-pure: venv ## Run the decoder tests on the uncompiled (plain Python) fast path
 	FABRICSCOPE_PURE=1 $(PY) -m pytest -q tests

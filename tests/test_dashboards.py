@@ -33,6 +33,10 @@ from collector.telegraf_v1 import Point, points_from_exposition
 from simulator.fabric import FabricSpec, build_fabric, topology_json
 from tests.e2e_support import ROOT, simulate, start_serve
 
+# The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
+# the module's tests stay on one xdist worker (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dashboards")
+
 INFLUX_TEMPLATE = ROOT / "dashboards" / "influxdb" / "ai_metrics.json"
 GRAFANA_DASHBOARD = ROOT / "dashboards" / "grafana" / "ai_metrics.json"
 COMPAT_PATH = f"{AI_METRICS_BASE}/prometheus/txt"

@@ -43,6 +43,10 @@ from collector.config import Settings
 from tests.e2e_support import Served, start_serve
 from tests.fabric_builders import TOPOLOGY
 
+# The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
+# the module's tests stay on one xdist worker (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("packaging")
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "compose.yml"
 COMPOSE_LOCAL = ROOT / "compose.local.yml"

@@ -19,6 +19,10 @@ from simulator.output import ListSink
 from simulator.run import Simulation
 from simulator.traffic import TrafficSpec
 
+# The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
+# the module's tests stay on one xdist worker (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("sim_stats")
+
 Run = tuple[Simulation, Estimate]
 
 

@@ -36,6 +36,10 @@ from decoders.records import CounterSample, Datagram, DataSource, PortName
 from simulator.fabric import Fabric, FabricSpec, build_fabric, topology_json
 from tests.e2e_support import ROOT, Served, env, start_serve
 
+# The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
+# the module's tests stay on one xdist worker (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("web_ui")
+
 try:
     from playwright.sync_api import Page, ViewportSize, sync_playwright
 except ImportError:  # pragma: no cover - the skip below says so
