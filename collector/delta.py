@@ -18,6 +18,9 @@ AgentKey = tuple[str, int]  # (agent address, sub-agent id)
 PortKey = tuple[str, int]  # (agent address, ifIndex)
 
 
+UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know its port's speed
+
+
 @dataclass(slots=True)
 class HistogramValue:
     """Histogram state: per-bucket (not cumulative) counts, the last one +Inf, and the sum."""

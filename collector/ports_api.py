@@ -15,39 +15,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from collector.delta import UNKNOWN_SPEED
+from collector.locate import AggregatorLike as PortsSource
 from topology.status import FLOW_WINDOW
 
 if TYPE_CHECKING:
     from aiohttp import web
-
-    from collector.delta import AgentStatus, PortStatus
-    from collector.locate import FabricView
-    from topology.index import TopologyIndex
-
-UNKNOWN_SPEED = 2**64 - 1  # ifSpeed the agent does not know (as sFlow's counters say)
-
-
-class PortsSource(Protocol):
-    """What the route reads from ``collector.aggregate.Aggregator``."""
-
-    @property
-    def index(self) -> TopologyIndex | None:
-        """The topology in use."""
-
-    @property
-    def agents(self) -> Mapping[tuple[str, int], AgentStatus]:
-        """Latest agent statuses."""
-
-    @property
-    def ports(self) -> Mapping[tuple[str, int], PortStatus]:
-        """Latest port statuses."""
-
-    @property
-    def view(self) -> FabricView:
-        """Flow activity per agent (and more)."""
 
 
 def _up(flag: bool) -> str:

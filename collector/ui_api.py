@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
+from collector.delta import UNKNOWN_SPEED
 from collector.http import json_bytes
 from collector.locate import AggregatorLike as FabricAggregator
 from collector.state import SAMPLE_KINDS
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
     from collector.delta import Labels, PortStatus
 
-UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know
 UI_PATHS = ("/", "/app/ai-metrics/html/", "/app/ai-metrics/html/index.html")
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
