@@ -152,6 +152,16 @@ def start_serve(topology: Path, workers: int, *extra: str) -> Served:
     raise AssertionError("serve did not start: " + "".join(log))
 
 
+def terminate(process: subprocess.Popen[Any], timeout: float = 20.0) -> None:
+    """SIGTERM ``process`` and reap it; SIGKILL when it has not exited within ``timeout``."""
+    process.terminate()
+    try:
+        process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
 def simulate(args: list[str], timeout: float = 120.0) -> str:
     """Run ``fabricscope simulate ARGS``; returns stderr (asserts exit 0)."""
     result = subprocess.run(

@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.http import AI_METRICS_BASE
 from collector.telegraf_v1 import Point, points_from_exposition
 from simulator.fabric import FabricSpec, build_fabric, topology_json
-from tests.e2e_support import ROOT, simulate, start_serve
+from tests.e2e_support import ROOT, simulate, start_serve, terminate
 
 # The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
 # the module's tests stay on one xdist worker (make test runs --dist loadgroup).
@@ -136,12 +136,7 @@ def scrapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scrapes]:
         yield Scrapes(native, compat, time.time(), prometheus_port)
     finally:
         if prometheus is not None:
-            prometheus.terminate()
-            try:
-                prometheus.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                prometheus.kill()
-                prometheus.wait()
+            terminate(prometheus)
         served.stop()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e_support import terminate
 from tests.fabric_builders import LEAF1, LEAF1_EDGE, datagram, flow, wire, write_first
 from tests.test_serve import _send, _start, _stop
 
@@ -89,9 +90,5 @@ def test_prometheus_scrapes_and_promtool_checks(tmp_path: Path) -> None:
         up = _query(prom_port, 'up{job="fabricscope"}')
         assert float(up[0]["value"][1]) == 1.0  # type: ignore[index]
     finally:
-        prometheus.terminate()
-        try:
-            prometheus.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            prometheus.kill()
+        terminate(prometheus)
         _stop(served)

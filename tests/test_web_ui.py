@@ -34,7 +34,7 @@ import pytest
 from decoders.encode import encode_datagram
 from decoders.records import CounterSample, Datagram, DataSource, PortName
 from simulator.fabric import Fabric, FabricSpec, build_fabric, topology_json
-from tests.e2e_support import ROOT, Served, env, start_serve
+from tests.e2e_support import ROOT, Served, env, start_serve, terminate
 
 # The module-scoped fixture (a collector, a browser or a long simulation) is set up once only if
 # the module's tests stay on one xdist worker (make test runs --dist loadgroup).
@@ -177,12 +177,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
             yield state
             browser.close()
     finally:
-        simulation.terminate()
-        try:
-            simulation.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            simulation.kill()
-            simulation.communicate()
+        terminate(simulation, timeout=10)
         served.stop()
 
 
