@@ -250,6 +250,7 @@ def period_json(state: PeriodState | None, method: str = "compatible") -> dict[s
         "baselineLoad": state.baseline_load.as_dict() if state.baseline_load else {},
         "baselinePeriod": state.baseline_period.as_dict() if state.baseline_period else {},
         "fabricscope": {
+            "method": method,
             "loadStatus": state.load_status,
             "lastCrossing": state.last_crossing,
             "compatible": _estimate_json(compatible),

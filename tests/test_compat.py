@@ -342,6 +342,7 @@ def test_period_method_chooses_the_exported_estimate() -> None:
         face.update(40.0, snapshot)
         assert face.points()["period"] == want
         assert face.period()["period"] == want
+        assert face.period()["fabricscope"]["method"] == method
         assert f"sflow_ai_period {js_number(want)}\n" in face.prometheus().decode()
     with pytest.raises(SettingsError, match="period_method"):
         load_settings({"period_method": "best"}, env={})

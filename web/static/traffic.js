@@ -384,15 +384,10 @@ class Periodicity {
   }
 }
 
-/**
- * Which estimate `period` is (the collector exports the compatible one unless told to use the
- * fine one): the fine one when only it matches, else the compatible one.
- */
+/** Which estimate `period` is: `fabricscope.method` says (`--period-method`). */
 function exportedEstimate(period) {
   const ours = period.fabricscope ?? {};
-  const is = (estimate) => Boolean(estimate?.valid) && estimate.period === period.period;
-  if (period.period && is(ours.fine) && !is(ours.compatible)) return ["fine", ours.fine];
-  return ["compatible", ours.compatible];
+  return ours.method === "fine" ? ["fine", ours.fine] : ["compatible", ours.compatible];
 }
 
 function showFigures(list, pairs) {
