@@ -121,6 +121,8 @@ class Aggregator:
         self.agents.update(delta.agents)
         for key in delta.expired_agents:
             self.agents.pop(key, None)
+        if delta.expired_agents:
+            self._forget_agent_series({(a, str(sub)) for a, sub in delta.expired_agents})
         self.ports.update(delta.ports)
         for port_key in delta.expired_ports:
             self.ports.pop(port_key, None)
@@ -131,6 +133,17 @@ class Aggregator:
             for bucket, frames in delta.roce_buckets.items():
                 if first is None or bucket >= first:  # else later than the allowance: dropped
                     pending[bucket] = pending.get(bucket, 0.0) + frames
+
+    def _forget_agent_series(self, gone: set[Labels]) -> None:
+        """Drop the per-agent series of expired agents, so that agents coming and going (or a
+        spoofer passing probation under ever new addresses) cannot grow memory without end.
+        Their counters end; should an agent return, its counters start again from 0, which
+        Prometheus' rate() reads as a reset."""
+        for table in (self.counters, self._smoothed, self._previous):
+            for family, series in table.items():
+                if family.startswith("agent_"):
+                    for labels in [k for k in series if k[:2] in gone]:
+                        del series[labels]
 
     def forget_receiver(self, receiver: int) -> None:
         """A receiver stopped: its per-receiver gauges no longer count."""

@@ -271,6 +271,36 @@ def test_silent_agents_expire() -> None:
     assert _c(delta, "agents_expired") == 1
 
 
+LEAF2 = "10.0.0.2"
+
+
+def test_expired_agents_leave_no_series_behind() -> None:
+    """Agents that come and go must not grow the aggregator: an expired agent's per-agent
+    counters and rates go with it; the agents still alive and the fabric totals stay."""
+    state = _state(agent_timeout=60.0)
+    aggregator = Aggregator(smoothing_seconds=2.0)
+    for seq in range(1, 4):
+        sample = counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE),))
+        state.apply(datagram(LEAF1, seq, (sample,)), float(seq))
+        state.apply(datagram(LEAF2, seq, ()), float(seq))
+    aggregator.merge(state.drain(3.0), 0)
+    aggregator.tick(3.0)
+    aggregator.merge(state.drain(4.0), 0)
+    aggregator.tick(4.0)
+    assert aggregator.counters["agent_datagrams"] == {(LEAF1, "0"): 3.0, (LEAF2, "0"): 3.0}
+    assert (LEAF1, "0", "counter") in aggregator.counters["agent_samples"]
+    assert (LEAF1, "0") in aggregator.rates("agent_datagrams")
+    state.apply(datagram(LEAF2, 4, ()), 50.0)
+    state.expire(100.0)  # LEAF1 silent since 3 s: gone; LEAF2 heard at 50 s: kept
+    aggregator.merge(state.drain(100.0), 0)
+    aggregator.tick(100.0)
+    assert aggregator.counters["agent_datagrams"] == {(LEAF2, "0"): 4.0}
+    assert all(k[0] != LEAF1 for k in aggregator.counters["agent_samples"])
+    assert set(aggregator.rates("agent_datagrams")) == {(LEAF2, "0")}
+    assert all(k[0] != LEAF1 for k in aggregator.rates("agent_samples"))
+    assert aggregator.counters["datagrams"][()] == 7.0  # totals are not per agent: kept
+
+
 def test_aggregator_merges_receivers_and_smooths() -> None:
     aggregator = Aggregator(smoothing_seconds=2.0)
     aggregator.tick(0.0)
