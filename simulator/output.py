@@ -209,8 +209,15 @@ class PcapSink(DatagramSink):
             self._file.close()
 
 
+MAX_SOCKETS = 64  # source ports at most (file descriptors stay bounded for 1,000 switches)
+
+
 class UdpSink(DatagramSink):
     """Sends datagrams to a collector over UDP.
+
+    Each agent sends from a socket (so a source port) of its own, as switches do, up to
+    ``MAX_SOCKETS`` sockets shared round robin beyond that: a collector spreading datagrams over
+    SO_REUSEPORT workers by source address and port then sees the spread real fabrics give it.
 
     Pacing: with ``rate_scale > 0`` a datagram stamped with virtual time ``t`` leaves no earlier
     than ``wall0 + (t − t0) / rate_scale`` (1 = real time, 10 = ten times faster); with
@@ -231,9 +238,9 @@ class UdpSink(DatagramSink):
         """Resolve ``host`` (IPv4 or IPv6 literal or name) and open the socket."""
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
         family, _, _, _, address = infos[0]
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):  # platform limits
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        self._family = family
+        self._sockets: dict[int, socket.socket] = {}
+        self._socket(0)  # fail here, not at the first datagram, when sockets cannot be made
         self._address = address
         self.rate_scale = rate_scale
         self.max_rate = max_rate
@@ -258,16 +265,29 @@ class UdpSink(DatagramSink):
             self._sleep(target - now)
             now = self._clock()
         try:
-            self._sock.sendto(data, self._address)
+            self._socket(agent.index).sendto(data, self._address)
         except OSError:
             self.stats.errors += 1
         self.stats.datagrams += 1
         self.stats.bytes += len(data)
         self.stats.last_wall = now
 
+    def _socket(self, agent_index: int) -> socket.socket:
+        """The socket agent ``agent_index`` sends from (opened on first use)."""
+        slot = agent_index % MAX_SOCKETS
+        sock = self._sockets.get(slot)
+        if sock is None:
+            sock = socket.socket(self._family, socket.SOCK_DGRAM)
+            with contextlib.suppress(OSError):  # platform limits
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            self._sockets[slot] = sock
+        return sock
+
     def close(self) -> None:
-        """Close the socket."""
-        self._sock.close()
+        """Close the sockets."""
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
 
 
 def read_pcap(path: str) -> Iterator[tuple[float, bytes]]:

@@ -39,6 +39,7 @@ class Receiver:
         self.sock.settimeout(0.5)
         self.port: int = self.sock.getsockname()[1]
         self.datagrams: list[bytes] = []
+        self.sources: list[int] = []  # source port of each datagram
         self._stop = threading.Event()
         self._deadline = time.monotonic() + timeout
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -47,7 +48,9 @@ class Receiver:
     def _loop(self) -> None:
         while not self._stop.is_set() and time.monotonic() < self._deadline:
             try:
-                self.datagrams.append(self.sock.recv(65535))
+                data, source = self.sock.recvfrom(65535)
+                self.datagrams.append(data)
+                self.sources.append(source[1])
             except TimeoutError:
                 continue
 
@@ -129,6 +132,12 @@ def test_udp_send_is_paced_to_max_rate(family: int, capsys: pytest.CaptureFixtur
     assert wall >= 0.9 * (sent - 1) / 400  # never faster than the cap
     for d in got[:50]:
         decode_datagram(d)
+    # each switch sends from a source port of its own, as real agents do
+    ports_of: dict[str, set[int]] = {}
+    for data, port in zip(got, rx.sources, strict=True):
+        ports_of.setdefault(str(decode_datagram(data).agent), set()).add(port)
+    assert len(ports_of) > 1 and all(len(ports) == 1 for ports in ports_of.values())
+    assert len({next(iter(ports)) for ports in ports_of.values()}) == len(ports_of)
 
 
 def test_real_time_pacing() -> None:
