@@ -484,6 +484,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     if collector is not None:
         print(
+            f"  web UI:   http://localhost:{args.http_port}/\n"
             f"  metrics:  curl localhost:{args.http_port}/metrics\n"
             f"  sFlow-RT compatible: curl localhost:{args.http_port}"
             "/app/ai-metrics/scripts/metrics.js/prometheus/txt\n"

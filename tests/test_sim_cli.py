@@ -197,3 +197,4 @@ def test_demo_runs_the_collector(tmp_path: Path) -> None:
     assert "fabricscope_fabric_ingress_bytes_total " in body, err.decode()[-2000:]
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"curl localhost:" in out
+    assert f"web UI:   http://localhost:{http}/".encode() in out
