@@ -526,6 +526,12 @@ def test_every_tab_fits_the_screen(ui: UI, screen: str) -> None:
                 "() => document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, (screen, tab, overflow)
+            # and no table hides columns behind a sideways scroll bar of its own
+            hidden = page.evaluate(
+                """() => [...document.querySelectorAll('.view:not([hidden]) .table-wrap')]
+                         .map((w) => w.scrollWidth - w.clientWidth).filter((d) => d > 0)"""
+            )
+            assert hidden == [], (screen, tab, hidden)
         page.goto(f"{ui.base}/#traffic")
         page.wait_for_function(
             "() => document.querySelectorAll('figure.chart').length === 12", timeout=WAIT_MS
