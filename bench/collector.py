@@ -35,7 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from collector.aggregate import Aggregator  # noqa: E402
 from collector.delta import AgentStatus, Delta, PortStatus  # noqa: E402
+from collector.http import json_bytes  # noqa: E402
+from collector.locate import status_document  # noqa: E402
 from collector.metrics import build_registry, render, render_reference  # noqa: E402
+from collector.ports_api import ports_document  # noqa: E402
+from collector.ui_api import agents_document, links_document  # noqa: E402
 from tests.fabric_builders import ack, datagram, flow, roce_header, wire, write_first  # noqa: E402
 from topology import TopologyIndex, parse_topology  # noqa: E402
 
@@ -287,6 +291,8 @@ def render_time(
     aggregator.merge(delta)
     aggregator.tick(1.0)
     aggregator.tick(2.0)
+    if not per_port:
+        json_times(aggregator, f"{switches} switches x {ports} ports")
     registry = build_registry(aggregator.snapshot, per_port=per_port)
     renderers = [("fabricscope", render)]
     if reference:
@@ -305,6 +311,25 @@ def render_time(
               f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {size / 1e6:.2f} MB)",
               flush=True)  # fmt: skip
     return median
+
+
+def json_times(aggregator: Aggregator, what: str) -> None:
+    """Median time to build (and encode) each JSON document the web UI polls."""
+    documents = {
+        "/topology/status/json": lambda: status_document(aggregator, 2.0),
+        "/links/json": lambda: links_document(aggregator, 2.0),
+        "/agents/json": lambda: agents_document(aggregator, 2.0),
+        "/ports/json": lambda: ports_document(aggregator, 2.0),
+    }
+    for path, build in documents.items():
+        times = []
+        size = 0
+        for _ in range(5):
+            start = time.perf_counter()
+            size = len(json_bytes(build()))
+            times.append(time.perf_counter() - start)
+        print(f"  {path} {what}: {statistics.median(times) * 1000:.1f} ms median of 5 "
+              f"({size / 1e6:.2f} MB)", flush=True)  # fmt: skip
 
 
 def rss_run(minutes: float, rate: int, workers: int) -> None:
