@@ -215,6 +215,9 @@ def _prometheus_config(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     content = _config_content(compose, "prometheus_yml")
     path = tmp_path / "prometheus.yml"
     path.write_text(content)
+    # the rule files it names sit beside it in the container, as the compose configs put them
+    for name in yaml.safe_load(content).get("rule_files", []):
+        (tmp_path / name).write_text((ROOT / "dashboards" / "prometheus" / name).read_text())
     return path, yaml.safe_load(content)
 
 
@@ -235,6 +238,18 @@ def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     path, _ = _prometheus_config(tmp_path)
     result = _run([tool, "check", "config", str(path)])
     assert result.returncode == 0, result.stdout + result.stderr
+    alerts = yaml.safe_load((ROOT / "dashboards" / "prometheus" / "alerts.yml").read_text())
+    rules = sum(len(group["rules"]) for group in alerts["groups"])
+    assert f"SUCCESS: {rules} rules found" in result.stdout + result.stderr  # alerts.yml loaded
+
+
+def test_local_override_mounts_the_alert_rules_where_prometheus_reads_them() -> None:
+    compose = _load_yaml(COMPOSE_LOCAL)
+    target = _service_config_target(compose["services"]["prometheus"], "prometheus_alerts")
+    rules = yaml.safe_load(_config_content(compose, "prometheus_yml"))["rule_files"]
+    config = _service_config_target(compose["services"]["prometheus"], "prometheus_yml")
+    assert [str(Path(config).parent / r) for r in rules] == [target]
+    assert compose["configs"]["prometheus_alerts"]["file"] == "./dashboards/prometheus/alerts.yml"
 
 
 def test_grafana_provisions_the_prometheus_source_and_the_dashboard() -> None:
