@@ -269,9 +269,12 @@ def static_file(root: Path, relative: str) -> Path | None:
     parts = PurePosixPath(relative).parts
     if not parts or relative.startswith("/") or any(p in ("..", ".") or p[0] == "." for p in parts):
         return None
-    base = root.resolve()
-    candidate = (base / relative).resolve()
-    if not candidate.is_relative_to(base) or not candidate.is_file():
+    try:
+        base = root.resolve()
+        candidate = (base / relative).resolve()
+        if not candidate.is_relative_to(base) or not candidate.is_file():
+            return None
+    except OSError:  # a name too long for the filesystem (ENAMETOOLONG), a loop: not a file
         return None
     return candidate
 
