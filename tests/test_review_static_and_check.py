@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.ui_api import static_file
-from topology.check import check_text, parse_live
+from topology.check import check_text
 from topology.model import TopologyError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,3 +21,29 @@ def test_static_file_with_a_name_too_long_for_the_filesystem_is_not_found(tmp_pa
     assert static_file(tmp_path, "a" * 300) is None
     assert static_file(tmp_path, "d/" * 2500 + "f") is None  # longer than PATH_MAX in all
     assert static_file(tmp_path, "app.js") == (tmp_path / "app.js").resolve()
+
+
+def test_check_refuses_deeply_nested_json_with_a_located_error() -> None:
+    """JSON nested deeper than the parser's recursion allows is a TopologyError, not a crash."""
+    deep = b'{"links": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(TopologyError) as caught:
+        check_text(deep)
+    assert "nested too deeply" in caught.value.message
+
+
+def test_check_cli_exits_2_with_one_line_on_deeply_nested_json(tmp_path: Path) -> None:
+    """The CLI names the file and exits 2 ("could not check"), without a traceback."""
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    done = subprocess.run(
+        [sys.executable, "-m", "collector", "topology", "check", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "nested too deeply" in lines[0]

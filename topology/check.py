@@ -128,6 +128,8 @@ def parse_json(text: str | bytes) -> Any:
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise TopologyError(where, f"invalid JSON: {exc.msg}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise TopologyError("", "invalid JSON: nested too deeply") from None
 
 
 def _repeated(obj: object) -> dict[str, int]:
