@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.ui_api import static_file
-from topology.check import check_text
+from topology.check import check_text, parse_live
 from topology.model import TopologyError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +48,30 @@ def test_check_cli_exits_2_with_one_line_on_deeply_nested_json(tmp_path: Path) -
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "nested too deeply" in lines[0]
+
+
+def _ports_json(**changes: object) -> dict[str, object]:
+    document: dict[str, object] = {"time": 100.0, "flow_window": 30.0, "agents": [], "ports": []}
+    document.update(changes)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (_ports_json(time=10**400), "ports.time"),
+        (_ports_json(flow_window=-(10**400)), "ports.flow_window"),
+        (
+            _ports_json(agents=[{"agent": "10.0.0.1", "hostname": None, "last_flow": 10**400}]),
+            "agents[0].last_flow",
+        ),
+    ],
+)
+def test_live_view_with_a_number_beyond_float_names_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    """An integer too large for a float (valid JSON) is a ValueError naming the field."""
+    json.dumps(document)  # the document is valid JSON
+    with pytest.raises(ValueError) as caught:
+        parse_live(document)
+    assert str(caught.value).startswith(f"{field}: ")

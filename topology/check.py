@@ -445,12 +445,20 @@ def _field(row: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wher
     return value
 
 
+def _float(value: int | float, where: str) -> float:
+    """A JSON number as a float; ``ValueError`` naming ``where`` when it is too large for one."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{where}: number too large for a float") from None
+
+
 def parse_live(document: Any) -> LiveView:
     """Read a ``/ports/json`` document; ``ValueError`` naming the field when it is not one."""
     if not isinstance(document, dict):
         raise ValueError("the /ports/json answer is not a JSON object")
-    now = float(_field(document, "time", (int, float), "ports"))
-    window = float(_field(document, "flow_window", (int, float), "ports"))
+    now = _float(_field(document, "time", (int, float), "ports"), "ports.time")
+    window = _float(_field(document, "flow_window", (int, float), "ports"), "ports.flow_window")
     agents: list[LiveAgent] = []
     for i, row in enumerate(_field(document, "agents", list, "ports")):
         where = f"agents[{i}]"
@@ -461,7 +469,7 @@ def parse_live(document: Any) -> LiveView:
             LiveAgent(
                 _field(row, "agent", str, where),
                 _field(row, "hostname", (str, type(None)), where),
-                float(flow)
+                _float(flow, f"{where}.last_flow")
                 if isinstance(flow, int | float) and not isinstance(flow, bool)
                 else None,
             )
