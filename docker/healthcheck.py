@@ -31,8 +31,10 @@ def healthz_url(bind: str) -> str:
 def main() -> int:
     """Probe once; print why on failure."""
     url = healthz_url(os.environ.get("FABRICSCOPE_HTTP_BIND", DEFAULT_BIND))
+    # Straight to the collector: HTTP_PROXY set for the image's users must not catch loopback.
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+        with direct.open(url, timeout=TIMEOUT_S) as response:
             if response.status == 200:
                 return 0
             print(f"healthcheck: {url}: HTTP {response.status}", file=sys.stderr)
