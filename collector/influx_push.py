@@ -50,6 +50,7 @@ TOKEN_ENV = ("FABRICSCOPE_INFLUX_TOKEN", "INFLUX_TOKEN")
 MAX_RETRY_AFTER = 3600.0  # a longer Retry-After is taken as this
 MIN_BACKOFF = 0.5  # seconds before the first retry (doubled per failure)
 LOG_EVERY = 60.0  # seconds between repeated warnings about the same failure
+DETAIL_BYTES = 200  # of an error answer's body quoted in the warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +261,9 @@ class InfluxPusher:
                 status = response.status
                 if 200 <= status < 300:
                     return "ok", None
-                detail = (await response.text(errors="replace"))[:200].replace("\n", " ")
+                # The start of the body only: an error body can be huge, or never end.
+                start = await response.content.read(DETAIL_BYTES)
+                detail = start.decode("utf-8", errors="replace").replace("\n", " ")
                 wait = parse_retry_after(response.headers.get("Retry-After"), time.time())
         except TimeoutError:
             self._health.count("influx_requests_failed", ("timeout",), 1.0)
