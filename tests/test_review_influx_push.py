@@ -7,7 +7,7 @@ from collections import Counter
 
 from aiohttp import web
 
-from collector.influx_push import InfluxPusher, PushLimits, PushTarget
+from collector.influx_push import InfluxPusher, PushLimits, PushTarget, parse_retry_after
 
 ENDLESS_BODY_S = 60.0  # the refusal's body never ends within the test
 
@@ -72,3 +72,10 @@ def test_a_refusal_is_dropped_without_reading_its_whole_body() -> None:
     assert health.counts[("influx_requests_failed", ("http_4xx",))] == 1
     assert health.counts[("influx_points_dropped", ("rejected",))] == 1
     assert health.counts[("influx_requests_failed", ("timeout",))] == 0
+
+
+def test_retry_after_with_non_ascii_digits_is_unreadable() -> None:
+    """'²' and '٣' are str.isdigit() but not the ASCII digits RFC 9110 delay-seconds allows."""
+    assert parse_retry_after("\u00b2", now=0.0) is None
+    assert parse_retry_after("\u0663", now=0.0) is None
+    assert parse_retry_after("3", now=0.0) == 3.0
