@@ -128,7 +128,8 @@ def _read_sources(files: list[str]) -> list[Source]:
             try:
                 if os.path.getsize(name) > MAX_INPUT_BYTES:
                     raise TopologyImportError(name, "", f"larger than {MAX_INPUT_BYTES} bytes")
-                data = Path(name).read_bytes()
+                with open(name, "rb") as stream:  # bounded: a pipe or device has no size
+                    data = stream.read(MAX_INPUT_BYTES + 1)
             except OSError as exc:
                 raise TopologyImportError(name, "", exc.strerror or str(exc)) from None
             shown = name
