@@ -50,9 +50,13 @@ def _read(path: Path) -> bytes:
     try:
         if path.stat().st_size > MAX_TOPOLOGY_BYTES:
             raise TopologyError(str(path), f"larger than {MAX_TOPOLOGY_BYTES} bytes")
-        return path.read_bytes()
+        with path.open("rb") as stream:  # bounded: a pipe or device has no size
+            data = stream.read(MAX_TOPOLOGY_BYTES + 1)
     except OSError as exc:
         raise TopologyError(str(path), exc.strerror or str(exc)) from None
+    if len(data) > MAX_TOPOLOGY_BYTES:
+        raise TopologyError(str(path), f"larger than {MAX_TOPOLOGY_BYTES} bytes")
+    return data
 
 
 def _count(n: int, what: str) -> str:

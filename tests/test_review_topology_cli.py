@@ -33,8 +33,9 @@ def _fabricscope(*args: str) -> subprocess.CompletedProcess[str]:
     ("args", "status"),
     [
         (("topology", "import", "--from", "netq", "/dev/zero"), 1),
+        (("topology", "check", "/dev/zero"), 2),
     ],
-    ids=["import"],
+    ids=["import", "check"],
 )
 def test_an_endless_input_stops_at_the_size_bound(args: tuple[str, ...], status: int) -> None:
     """A device or pipe reports size 0, so its size must be bounded while reading it: an endless
