@@ -11,7 +11,8 @@ from topology.importers.lldp import Neighbour, SwitchNames, links_from_neighbour
 from topology.importers.source import ImportOptions, Source, field, type_name
 
 
-def _rows(source: Source) -> list[Any]:
+def _rows(source: Source) -> tuple[list[Any], str]:
+    """The rows and their JSON location (``lldp`` in the object form, none in a bare array)."""
     document = source.json()
     if isinstance(document, dict):
         if "lldp" not in document:
@@ -22,13 +23,14 @@ def _rows(source: Source) -> list[Any]:
         rows, where = document, ""
     if not isinstance(rows, list):
         raise source.error(where, f"expected an array, found {type_name(rows)}")
-    return rows
+    return rows, where
 
 
 def _neighbours(source: Source) -> list[Neighbour]:
     found: list[Neighbour] = []
-    for i, row in enumerate(_rows(source)):
-        where = f"lldp[{i}]"
+    rows, base = _rows(source)
+    for i, row in enumerate(rows):
+        where = f"{base}[{i}]"
         node = field(source, where, row, "hostname")
         port = field(source, where, row, "ifname")
         # A device that sends no system name or port (a host, a phone) has empty peer fields.
