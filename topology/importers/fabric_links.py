@@ -91,6 +91,9 @@ class LinkCollector:
 
     def _names(self) -> list[str]:
         used = {link.name for link in self.links if link.name}
+        # The serial each base last got: the ones below it are taken, and stay taken, so the
+        # search resumes there (else N parallel links between two switches cost N² lookups).
+        last_serial: dict[str, int] = {}
         names: list[str] = []
         for link in self.links:
             if link.name:
@@ -98,10 +101,12 @@ class LinkCollector:
                 continue
             (n1, _), (n2, _) = link.ends
             base = f"{n1}-{n2}"
-            candidate, serial = base, 1
+            serial = last_serial.get(base, 1)
+            candidate = base if serial == 1 else f"{base}-{serial}"
             while candidate in used:
                 serial += 1
                 candidate = f"{base}-{serial}"
+            last_serial[base] = serial
             used.add(candidate)
             names.append(candidate)
         return names
