@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -288,33 +289,99 @@ def render_time(
                 delta.add_counter("port_ingress_bytes", (info.node, info.port, info.role), 1e9)
         delta.add_counter("agent_datagrams", (agent, "0"), 100)
         delta.add_counter("agent_lost_datagrams", (agent, "0"), 1)
+    start = time.perf_counter()
     aggregator.merge(delta)
+    merged = time.perf_counter()
+    aggregator.snapshot()  # the first read states every link
+    print(f"  first merge of {len(delta.ports)} port statuses {(merged - start) * 1000:.0f} ms, "
+          f"first snapshot {(time.perf_counter() - merged) * 1000:.0f} ms", flush=True)  # fmt: skip
     aggregator.tick(1.0)
     aggregator.tick(2.0)
+    churn = _Churn(aggregator, index, switches, ports)
     if not per_port:
-        json_times(aggregator, f"{switches} switches x {ports} ports")
+        json_times(aggregator, churn, f"{switches} switches x {ports} ports")
     registry = build_registry(aggregator.snapshot, per_port=per_port)
     renderers = [("fabricscope", render)]
     if reference:
         renderers.append(("client_python generate_latest", render_reference))
     median = 0.0
     for name, renderer in renderers:
-        times = []
-        size = 0
-        for _ in range(5):
-            start = time.perf_counter()
-            size = len(renderer(registry))
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times) if name == "fabricscope" else median
-        print(f"  /metrics render {switches} switches x {ports} ports, per-port={per_port}, "
-              f"{name}: {statistics.median(times) * 1000:.1f} ms median of 5 "
-              f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; {size / 1e6:.2f} MB)",
-              flush=True)  # fmt: skip
+        for churned in (False, True):
+            times, size = churn.time_five(lambda r=renderer: r(registry), churned)
+            if name == "fabricscope" and not churned:
+                median = statistics.median(times)
+            print(f"  /metrics render {switches} switches x {ports} ports, per-port={per_port}, "
+                  f"{name}{churn.label(churned)}: {statistics.median(times) * 1000:.1f} ms median "
+                  f"of 5 (min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}; "
+                  f"{size / 1e6:.2f} MB)", flush=True)  # fmt: skip
+    churn.report()
     return median
 
 
-def json_times(aggregator: Aggregator, what: str) -> None:
-    """Median time to build (and encode) each JSON document the web UI polls."""
+class _Churn:
+    """Counter samples arriving between two reads: each step re-reports the next 1/15 of the
+    ports (a 30 s counter interval read every 2 s) with new utilisations, port p0 of each of
+    those switches (a link end) flipping its oper status, merged as one delta (merge time
+    recorded)."""
+
+    SHARE = 15
+
+    def __init__(self, aggregator: Aggregator, index: TopologyIndex, switches: int, ports: int):
+        self.aggregator = aggregator
+        self.keys = []
+        for s in range(switches):
+            agent = f"10.{s // 256}.{s % 256}.1"
+            self.keys.extend((agent, p + 1) for p in range(ports))
+        self.index = index
+        self.steps = 0
+        self.merge_times: list[float] = []
+
+    def step(self) -> None:
+        """Merge the next slice of re-reported ports."""
+        self.steps += 1
+        delta = Delta()
+        now = 2.0 + self.steps * 2.0
+        current = self.aggregator.ports
+        for key in self.keys[self.steps % self.SHARE :: self.SHARE]:
+            old = current[key]
+            flip = key[1] == 1
+            delta.ports[key] = PortStatus(
+                old.node, old.port, old.role, old.admin_up, old.oper_up != flip, old.speed_bps,
+                (self.steps % 10) / 10, 0.2, now,
+            )  # fmt: skip
+        start = time.perf_counter()
+        self.aggregator.merge(delta)
+        self.merge_times.append(time.perf_counter() - start)
+
+    def time_five(self, build: Callable[[], bytes], churned: bool) -> tuple[list[float], int]:
+        """Seconds of five builds (each after a step when ``churned``) and the output size."""
+        times = []
+        size = 0
+        for _ in range(5):
+            if churned:
+                self.step()
+            start = time.perf_counter()
+            size = len(build())
+            times.append(time.perf_counter() - start)
+        return times, size
+
+    @staticmethod
+    def label(churned: bool) -> str:
+        """How the state changed between the timed builds."""
+        return f", 1/{_Churn.SHARE} of the ports re-reported before each" if churned else ""
+
+    def report(self) -> None:
+        """The merge time of the re-reported slices."""
+        if self.merge_times:
+            print(f"  merge of 1/{self.SHARE} of the ports ({len(self.keys) // self.SHARE} "
+                  f"statuses): {statistics.median(self.merge_times) * 1000:.1f} ms median of "
+                  f"{len(self.merge_times)}", flush=True)  # fmt: skip
+            self.merge_times.clear()
+
+
+def json_times(aggregator: Aggregator, churn: _Churn, what: str) -> None:
+    """Median time to build (and encode) each JSON document the web UI polls: on a state left
+    unchanged between builds, then with counter samples merged before each build."""
     documents = {
         "/topology/status/json": lambda: status_document(aggregator, 2.0),
         "/links/json": lambda: links_document(aggregator, 2.0),
@@ -322,14 +389,12 @@ def json_times(aggregator: Aggregator, what: str) -> None:
         "/ports/json": lambda: ports_document(aggregator, 2.0),
     }
     for path, build in documents.items():
-        times = []
-        size = 0
-        for _ in range(5):
-            start = time.perf_counter()
-            size = len(json_bytes(build()))
-            times.append(time.perf_counter() - start)
-        print(f"  {path} {what}: {statistics.median(times) * 1000:.1f} ms median of 5 "
-              f"({size / 1e6:.2f} MB)", flush=True)  # fmt: skip
+        for churned in (False, True):
+            times, size = churn.time_five(lambda b=build: json_bytes(b()), churned)
+            print(f"  {path} {what}{churn.label(churned)}: "
+                  f"{statistics.median(times) * 1000:.1f} ms median of 5 "
+                  f"(max {max(times) * 1000:.1f}; {size / 1e6:.2f} MB)", flush=True)  # fmt: skip
+    churn.report()
 
 
 def rss_run(minutes: float, rate: int, workers: int) -> None:

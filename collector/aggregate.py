@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from collector.delta import (
     AgentKey,
@@ -26,7 +27,9 @@ from collector.delta import (
 from collector.families import FAMILIES
 from collector.locate import FabricView
 from collector.period import PeriodDetector, PeriodParams, PeriodState
-from topology.index import ROLES, TopologyIndex
+from topology.index import EDGE, ROLES, TopologyIndex
+from topology.model import LinkSpec
+from topology.status import LinkSummary
 
 # port_ingress_bytes (present with --per-port-metrics) is smoothed for the compatible face's
 # quartiles, the per-agent datagrams and samples for /agents/json; none has an exported
@@ -39,6 +42,11 @@ SMOOTHED_FAMILIES = (
 )
 ROCE_LATENESS_BUCKETS = 10  # 100 ms RoCE buckets are fed to the period detector 1 s late
 ROCE_MAX_GAP_BUCKETS = 600  # a longer gap (clock jump) is skipped, not replayed
+LINK_STATES = ("up", "down", "unmonitored")  # the links gauge's series, in this order
+UP_DOWN = ("up", "down")
+Endpoint = tuple[str, str]  # (topology node, port)
+# (name, link, status, end 1's latest status, end 2's) → one entry of a links document
+LinkEntryBuilder = Callable[[str, LinkSpec, str, PortStatus | None, PortStatus | None], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,238 @@ class Snapshot:
     period: PeriodState | None = None
     # each port's ingress bit/s by role (edge, core), for the compatible quartiles
     port_ingress_bps: Mapping[str, tuple[float, ...]] | None = None
+
+
+class PortBook:
+    """The latest port statuses with their tallies and each link's state, kept up to date as
+    statuses arrive and expire and as the topology changes, so that a scrape or a status
+    document reads them instead of recounting every port and link.
+
+    Two rules decide a link end, as the from-scratch passes always did: for a link's status, the
+    status inserted last among those naming the end (iteration order of ``ports``); for a
+    link's load, the one seen last (``last_seen``, ties to the later inserted)."""
+
+    def __init__(self) -> None:
+        self.ports: dict[PortKey, PortStatus] = {}
+        self.port_counts: dict[Labels, int] = {(r, s): 0 for r in ROLES for s in UP_DOWN}
+        self.edge_speed_up = 0  # summed ifSpeed of edge ports admin and oper up
+        self._order: dict[PortKey, int] = {}  # insertion rank, mirroring the dict's order
+        self._next_rank = 0
+        self._claims: dict[Endpoint, dict[PortKey, None]] = {}
+        self._links: Mapping[str, LinkSpec] = {}
+        self._names: list[str] = []  # sorted link names
+        self._links_of: dict[Endpoint, tuple[str, ...]] = {}
+        # ends whose deciding status may have changed its states, or anything (load, time)
+        self._dirty_states: set[Endpoint] = set()
+        self._dirty_loads: set[Endpoint] = set()
+        self._restate_all = False
+        # per link: (oper status for /metrics, admin+oper status for the status documents)
+        self._state: dict[str, tuple[str, str]] = {}
+        self.oper_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
+        self._status_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
+        self._not_up: dict[str, set[str]] = {"down": set(), "unmonitored": set()}
+        self._summary: LinkSummary | None = None
+        self._entries: dict[str, Any] = {}  # link name → memoised entry of ``link_entries``
+        self._entry_builder: object = None
+
+    # Changes
+
+    def put(self, key: PortKey, status: PortStatus) -> None:
+        """Record the latest status of one port."""
+        ports = self.ports
+        old = ports.get(key)
+        node, port = status.node, status.port
+        if old is not None and old.node == node and old.port == port:
+            # The common case, a port's next counter sample: same end, usually same states.
+            ports[key] = status
+            if (
+                old.oper_up != status.oper_up
+                or old.admin_up != status.admin_up
+                or old.role != status.role
+                or old.speed_bps != status.speed_bps
+            ):
+                self._untally(old)
+                self._tally(status)
+                if node is not None and port is not None:
+                    self._dirty_states.add((node, port))
+            if node is not None and port is not None:
+                self._dirty_loads.add((node, port))
+            return
+        if old is None:
+            self._order[key] = self._next_rank
+            self._next_rank += 1
+        else:
+            self._untally(old)
+            if old.node is not None and old.port is not None:
+                self._unclaim((old.node, old.port), key)
+        ports[key] = status
+        self._tally(status)
+        if node is not None and port is not None:
+            end = (node, port)
+            claims = self._claims.get(end)
+            if claims is None:
+                self._claims[end] = {key: None}
+            else:
+                claims[key] = None
+            self._dirty_states.add(end)
+            self._dirty_loads.add(end)
+
+    def remove(self, key: PortKey) -> None:
+        """Forget one port (expired, or its agent gone)."""
+        old = self.ports.pop(key, None)
+        if old is None:
+            return
+        del self._order[key]
+        self._untally(old)
+        if old.node is not None and old.port is not None:
+            self._unclaim((old.node, old.port), key)
+
+    def set_links(self, links: Mapping[str, LinkSpec]) -> None:
+        """The topology's links (empty without a topology)."""
+        self._links = links
+        self._names = sorted(links)
+        links_of: dict[Endpoint, tuple[str, ...]] = {}
+        for name, link in links.items():
+            for end in ((link.node1, link.port1), (link.node2, link.port2)):
+                links_of[end] = (*links_of.get(end, ()), name)
+        self._links_of = links_of
+        self._restate_all = True
+
+    def _tally(self, status: PortStatus) -> None:
+        counts = self.port_counts
+        labels = (status.role, "up" if status.oper_up else "down")
+        counts[labels] = counts.get(labels, 0) + 1
+        if status.role == EDGE and status.oper_up and status.admin_up:
+            self.edge_speed_up += status.speed_bps
+
+    def _untally(self, status: PortStatus) -> None:
+        self.port_counts[(status.role, "up" if status.oper_up else "down")] -= 1
+        if status.role == EDGE and status.oper_up and status.admin_up:
+            self.edge_speed_up -= status.speed_bps
+
+    def _unclaim(self, end: Endpoint, key: PortKey) -> None:
+        claims = self._claims[end]
+        del claims[key]
+        if not claims:
+            del self._claims[end]
+        self._dirty_states.add(end)
+        self._dirty_loads.add(end)
+
+    # Link states, brought up to date when read
+
+    def _refresh(self) -> None:
+        """Restate the links whose ends' deciding statuses changed, and drop their memoised
+        entries (all of them after a topology change)."""
+        if self._restate_all:
+            self._restate_all = False
+            self._dirty_states.clear()
+            self._dirty_loads.clear()
+            self._state.clear()
+            self._entries.clear()
+            self.oper_counts = dict.fromkeys(LINK_STATES, 0)
+            self._status_counts = dict.fromkeys(LINK_STATES, 0)
+            self._not_up = {"down": set(), "unmonitored": set()}
+            self._summary = None
+            for name in self._names:
+                self._restate(name)
+            return
+        links_of = self._links_of
+        if self._dirty_states:
+            for end in self._dirty_states:
+                for name in links_of.get(end, ()):
+                    self._restate(name)
+            self._dirty_states.clear()
+        if self._dirty_loads:
+            entries = self._entries
+            for end in self._dirty_loads:
+                for name in links_of.get(end, ()):
+                    entries.pop(name, None)
+            self._dirty_loads.clear()
+
+    def _restate(self, name: str) -> None:
+        link = self._links[name]
+        end1 = self._by_order((link.node1, link.port1))
+        end2 = self._by_order((link.node2, link.port2))
+        if end1 is None or end2 is None:
+            state = ("unmonitored", "unmonitored")
+        else:
+            oper = "up" if end1.oper_up and end2.oper_up else "down"
+            both = end1.oper_up and end1.admin_up and end2.oper_up and end2.admin_up
+            state = (oper, "up" if both else "down")
+        old = self._state.get(name)
+        if old == state:
+            return
+        if old is not None:
+            self.oper_counts[old[0]] -= 1
+            self._status_counts[old[1]] -= 1
+            if old[1] != "up":
+                self._not_up[old[1]].discard(name)
+        self._state[name] = state
+        self.oper_counts[state[0]] += 1
+        self._status_counts[state[1]] += 1
+        if state[1] != "up":
+            self._not_up[state[1]].add(name)
+        self._summary = None
+
+    def _by_order(self, end: Endpoint) -> PortStatus | None:
+        """The status inserted last among those naming ``end``."""
+        claims = self._claims.get(end)
+        if not claims:
+            return None
+        if len(claims) == 1:
+            return self.ports[next(iter(claims))]
+        return self.ports[max(claims, key=self._order.__getitem__)]
+
+    def _by_time(self, end: Endpoint) -> PortStatus | None:
+        """The status seen last among those naming ``end`` (ties: the one inserted last)."""
+        claims = self._claims.get(end)
+        if not claims:
+            return None
+        ports = self.ports
+        if len(claims) == 1:
+            return ports[next(iter(claims))]
+        order = self._order
+        return ports[max(claims, key=lambda k: (ports[k].last_seen, order[k]))]
+
+    def link_oper_counts(self) -> dict[str, int]:
+        """Links by status from oper status alone (the ``links`` gauge)."""
+        self._refresh()
+        return self.oper_counts
+
+    def link_summary(self) -> LinkSummary:
+        """Links by status from admin and oper status (the status document)."""
+        self._refresh()
+        if self._summary is None:
+            self._summary = LinkSummary(
+                total=len(self._names),
+                up=self._status_counts["up"],
+                unmonitored=sorted(self._not_up["unmonitored"]),
+                down=sorted(self._not_up["down"]),
+            )
+        return self._summary
+
+    def link_entries(self, build: LinkEntryBuilder) -> list[Any]:
+        """``build(name, link, status, end1, end2)`` of every link, sorted by name, each
+        memoised until a status naming one of its ends changes (ends by time, status by order)."""
+        self._refresh()
+        if build is not self._entry_builder:
+            self._entries.clear()
+            self._entry_builder = build
+        entries = self._entries
+        out = []
+        for name in self._names:
+            entry = entries.get(name)
+            if entry is None:
+                link = self._links[name]
+                entry = entries[name] = build(
+                    name,
+                    link,
+                    self._state[name][1],
+                    self._by_time((link.node1, link.port1)),
+                    self._by_time((link.node2, link.port2)),
+                )
+            out.append(entry)
+        return out
 
 
 class Aggregator:
@@ -74,7 +314,8 @@ class Aggregator:
         self.counters: dict[str, dict[Labels, float]] = {}
         self.histograms: dict[str, dict[Labels, HistogramValue]] = {}
         self.agents: dict[AgentKey, AgentStatus] = {}
-        self.ports: dict[PortKey, PortStatus] = {}
+        self.port_book = PortBook()
+        self.ports = self.port_book.ports  # changed through port_book only
         self.receiver_gauges: dict[int, dict[str, float]] = {}
         self.gauges: dict[str, float] = {}
         self.index: TopologyIndex | None = None
@@ -123,9 +364,11 @@ class Aggregator:
             self.agents.pop(key, None)
         if delta.expired_agents:
             self._forget_agent_series({(a, str(sub)) for a, sub in delta.expired_agents})
-        self.ports.update(delta.ports)
+        book = self.port_book
+        for port_key, port_status in delta.ports.items():
+            book.put(port_key, port_status)
         for port_key in delta.expired_ports:
-            self.ports.pop(port_key, None)
+            book.remove(port_key)
         if delta.observed is not None:
             self.view.merge(delta.observed)
         if delta.roce_buckets:
@@ -159,6 +402,7 @@ class Aggregator:
         self.gauges["topology_loaded"] = 1.0 if index is not None else 0.0
         self.gauges["topology_nodes"] = float(len(index.node_names)) if index else 0.0
         self.gauges["topology_version"] = float(index.version) if index else 0.0
+        self.port_book.set_links(index.topology.links if index is not None else {})
 
     # -----------------------------------------------------------------------------------------
     # Time
@@ -191,7 +435,7 @@ class Aggregator:
             self._credit_window.popleft()
         deadline = now - self.status_timeout
         for key in [k for k, s in self.ports.items() if s.last_seen < deadline]:
-            del self.ports[key]
+            self.port_book.remove(key)
         for akey in [k for k, s in self.agents.items() if s.last_seen < deadline]:
             del self.agents[akey]
 
@@ -254,17 +498,15 @@ class Aggregator:
                 gauges.setdefault("aeth_credits_max", {})[(role,)] = stats.high
 
     def _port_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
-        counts: dict[Labels, float] = {(r, s): 0.0 for r in ROLES for s in ("up", "down")}
-        oper: dict[tuple[str, str], bool] = {}
-        utilisation: dict[Labels, float] = {}
-        speed: dict[Labels, float] = {}
-        oper_up: dict[Labels, float] = {}
-        for status in self.ports.values():
-            counts[(status.role, "up" if status.oper_up else "down")] += 1
-            if status.node is None or status.port is None:
-                continue
-            oper[(status.node, status.port)] = status.oper_up
-            if self.per_port:
+        book = self.port_book
+        gauges["ports"] = {labels: float(n) for labels, n in book.port_counts.items()}
+        if self.per_port:
+            utilisation: dict[Labels, float] = {}
+            speed: dict[Labels, float] = {}
+            oper_up: dict[Labels, float] = {}
+            for status in self.ports.values():
+                if status.node is None or status.port is None:
+                    continue
                 labels = (status.node, status.port, status.role)
                 speed[labels] = status.speed_bps / 8.0
                 oper_up[labels] = 1.0 if status.oper_up else 0.0
@@ -272,23 +514,14 @@ class Aggregator:
                     utilisation[(*labels, "in")] = status.in_utilization
                 if status.out_utilization is not None:
                     utilisation[(*labels, "out")] = status.out_utilization
-        gauges["ports"] = dict(counts)
-        if self.per_port:
             gauges["port_utilization"] = utilisation
             gauges["port_speed_bytes_per_second"] = speed
             gauges["port_oper_up"] = oper_up
-        links: dict[Labels, float] = {("up",): 0.0, ("down",): 0.0, ("unmonitored",): 0.0}
-        if self.index is not None:
-            for link in self.index.topology.links.values():
-                end1 = oper.get((link.node1, link.port1))
-                end2 = oper.get((link.node2, link.port2))
-                if end1 is None or end2 is None:
-                    links[("unmonitored",)] += 1
-                elif end1 and end2:
-                    links[("up",)] += 1
-                else:
-                    links[("down",)] += 1
-        gauges["links"] = links
+        gauges["links"] = {(state,): float(n) for state, n in book.link_oper_counts().items()}
+
+    def link_summary(self) -> LinkSummary:
+        """The topology's links by status (admin and oper), for the status documents."""
+        return self.port_book.link_summary()
 
     def _agent_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
         last_seen: dict[Labels, float] = {}

@@ -299,12 +299,16 @@ class TopologyLike(Protocol):
 def status_document(aggregator: AggregatorLike, now: float | None = None) -> dict[str, Any]:
     """``GET /topology/status/json``."""
     when = time.time() if now is None else now
+    # The aggregator keeps the link states and the edge speed as statuses change; a plain
+    # view of statuses (a test double, a tool) is counted from scratch.
+    book = getattr(aggregator, "port_book", None)
     document = fabric_status(
         aggregator.index,
         aggregator.agents,
         aggregator.ports.values(),
         aggregator.view.flow_agents,
         when,
+        links=None if book is None else book.link_summary(),
     )
     document["traffic"] = traffic_figures(
         aggregator.rates("interface_bytes"),
@@ -312,6 +316,7 @@ def status_document(aggregator: AggregatorLike, now: float | None = None) -> dic
         aggregator.rates("interface_discards"),
         aggregator.rates("interface_errors"),
         aggregator.ports.values(),
+        edge_speed=None if book is None else book.edge_speed_up,
     )
     document["locate"] = {
         "addresses": len(aggregator.view.locate),

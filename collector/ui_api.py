@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,12 +26,14 @@ from collector.delta import UNKNOWN_SPEED
 from collector.http import json_bytes
 from collector.locate import AggregatorLike as FabricAggregator
 from collector.state import SAMPLE_KINDS
-from topology.status import fabric_status
+from topology.status import fabric_status, link_summary
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from collector.delta import Labels, PortStatus
+    from topology.index import TopologyIndex
+    from topology.model import LinkSpec
 
 UI_PATHS = ("/", "/app/ai-metrics/html/", "/app/ai-metrics/html/index.html")
 CONTENT_TYPES = {
@@ -177,15 +179,6 @@ def _speed(status: PortStatus | None) -> float | None:
     return float(status.speed_bps)
 
 
-def _bps(status: PortStatus | None, direction: str) -> float | None:
-    """Bit/s of one port's last counter interval (``in`` or ``out``)."""
-    speed = _speed(status)
-    if status is None or speed is None:
-        return None
-    ratio = status.in_utilization if direction == "in" else status.out_utilization
-    return None if ratio is None else ratio * speed
-
-
 def _ends(ports: Iterable[PortStatus]) -> dict[tuple[str, str], PortStatus]:
     """(node, port) → its latest status (the most recent one when two agents claim it)."""
     out: dict[tuple[str, str], PortStatus] = {}
@@ -199,52 +192,72 @@ def _ends(ports: Iterable[PortStatus]) -> dict[tuple[str, str], PortStatus]:
     return out
 
 
+def _link_entry(
+    name: str, link: LinkSpec, status: str, end1: PortStatus | None, end2: PortStatus | None
+) -> dict[str, Any]:
+    """One link of ``/links/json`` from its status and its ends' latest statuses."""
+    speed1 = _speed(end1)
+    speed2 = _speed(end2)
+    speed = speed2 if speed1 is None else speed1 if speed2 is None else min(speed1, speed2)
+    # Each direction from the sending end's output counters, else the receiving end's input
+    # (bit/s of the end's last counter interval, when its speed is known).
+    out1 = in1 = out2 = in2 = None
+    if end1 is not None and speed1 is not None:
+        out1 = None if end1.out_utilization is None else end1.out_utilization * speed1
+        in1 = None if end1.in_utilization is None else end1.in_utilization * speed1
+    if end2 is not None and speed2 is not None:
+        out2 = None if end2.out_utilization is None else end2.out_utilization * speed2
+        in2 = None if end2.in_utilization is None else end2.in_utilization * speed2
+    one_to_two = in2 if out1 is None else out1
+    two_to_one = in1 if out2 is None else out2
+    if one_to_two is None:
+        busiest = two_to_one
+    else:
+        busiest = one_to_two if two_to_one is None else max(one_to_two, two_to_one)
+    return {
+        "name": name,
+        "node1": link.node1,
+        "port1": link.port1,
+        "node2": link.node2,
+        "port2": link.port2,
+        "status": status,
+        "speed_bps": speed,
+        "bps_1to2": one_to_two,
+        "bps_2to1": two_to_one,
+        "utilization": busiest / speed if speed and busiest is not None else None,
+    }
+
+
 def links_document(aggregator: AggregatorLike, now: float | None = None) -> dict[str, Any]:
     """``GET /links/json``: each topology link's status and load, sorted by name."""
     when = time.time() if now is None else now
-    index = aggregator.index
-    ports = aggregator.ports.values()
-    status = fabric_status(index, {}, ports, {}, when)
-    down = set(status["down_links"])
-    unmonitored = set(status["unmonitored_links"])
-    ends = _ends(ports)
-    links: list[dict[str, Any]] = []
-    topology_links = index.topology.links if index is not None else {}
-    for name in sorted(topology_links):
-        link = topology_links[name]
-        end1 = ends.get((link.node1, link.port1))
-        end2 = ends.get((link.node2, link.port2))
-        speeds = [s for s in (_speed(end1), _speed(end2)) if s is not None]
-        speed = min(speeds) if speeds else None
-        # Each direction from the sending end's output counters, else the receiving end's input.
-        one_to_two = _first_known(_bps(end1, "out"), _bps(end2, "in"))
-        two_to_one = _first_known(_bps(end2, "out"), _bps(end1, "in"))
-        known = [b for b in (one_to_two, two_to_one) if b is not None]
-        links.append(
-            {
-                "name": name,
-                "node1": link.node1,
-                "port1": link.port1,
-                "node2": link.node2,
-                "port2": link.port2,
-                "status": _link_status(name, unmonitored, down),
-                "speed_bps": speed,
-                "bps_1to2": one_to_two,
-                "bps_2to1": two_to_one,
-                "utilization": max(known) / speed if speed and known else None,
-            }
-        )
+    book = getattr(aggregator, "port_book", None)
+    if book is not None:
+        # Entries are memoised per link until a status naming one of its ends changes; the
+        # document gets copies, so that whoever holds it cannot alter the memo.
+        links = [dict(entry) for entry in book.link_entries(_link_entry)]
+    else:  # a plain view of statuses (a test double, a tool): from scratch
+        links = links_from_scratch(aggregator.index, aggregator.ports.values())
     return {"time": round(when * 1000), "links": links}
 
 
-def _link_status(name: str, unmonitored: set[str], down: set[str]) -> str:
-    if name in unmonitored:
-        return "unmonitored"
-    return "down" if name in down else "up"
-
-
-def _first_known(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None), None)
+def links_from_scratch(
+    index: TopologyIndex | None, ports: Collection[PortStatus]
+) -> list[dict[str, Any]]:
+    """Every link's ``/links/json`` entry, computed over all port statuses."""
+    summary = link_summary(index, ports)
+    down = set(summary.down)
+    unmonitored = set(summary.unmonitored)
+    ends = _ends(ports)
+    topology_links = index.topology.links if index is not None else {}
+    out = []
+    for name in sorted(topology_links):
+        link = topology_links[name]
+        status = "unmonitored" if name in unmonitored else "down" if name in down else "up"
+        end1 = ends.get((link.node1, link.port1))
+        end2 = ends.get((link.node2, link.port2))
+        out.append(_link_entry(name, link, status, end1, end2))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ collector keeps (duck-typed below), plus when each agent last sent a flow sample
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from topology.index import TopologyIndex
@@ -35,6 +36,16 @@ TRAFFIC_FIGURES = (
     ("discards", "traffic_discards"),
     ("errors", "traffic_errors"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSummary:
+    """The topology's links by status: how many, how many up, the others' names sorted."""
+
+    total: int
+    up: int
+    unmonitored: list[str]
+    down: list[str]
 
 
 class AgentLike(Protocol):
@@ -84,8 +95,10 @@ def fabric_status(
     flow_agents: Mapping[str, float],
     now: float,
     flow_window: float = FLOW_WINDOW,
+    links: LinkSummary | None = None,
 ) -> dict[str, Any]:
-    """The status document (``GET /topology/status/json``)."""
+    """The status document (``GET /topology/status/json``); ``links``, when the caller keeps
+    them up to date, saves the pass over ``ports``."""
     node_agents: dict[str, set[str]] = {}
     unknown: list[dict[str, Any]] = []
     names = index.node_names if index is not None else frozenset()
@@ -108,6 +121,35 @@ def fabric_status(
             flowing += 1
         else:
             noflow_nodes.append(node)
+    if links is None:
+        links = link_summary(index, ports)
+    known = len(agents) - len(unknown)
+    return {
+        "topology": index is not None,
+        "version": index.version if index is not None else 0,
+        "nodes": {
+            "total": len(names),
+            "unmonitored": len(unmonitored_nodes),
+            "noflows": len(noflow_nodes),
+            "flows": flowing,
+        },
+        "links": {
+            "total": links.total,
+            "unmonitored": len(links.unmonitored),
+            "down": len(links.down),
+            "up": links.up,
+        },
+        "agents": {"total": len(agents), "known": known, "unknown": len(unknown)},
+        "unmonitored_nodes": unmonitored_nodes,
+        "noflows_nodes": noflow_nodes,
+        "unmonitored_links": list(links.unmonitored),
+        "down_links": list(links.down),
+        "unknown_agents": unknown,
+    }
+
+
+def link_summary(index: TopologyIndex | None, ports: Iterable[PortLike]) -> LinkSummary:
+    """Every link's status from the port statuses (the last one naming an end decides it)."""
     ends: dict[tuple[str, str], bool] = {}
     for port_status in ports:
         if port_status.node is not None and port_status.port is not None:
@@ -128,29 +170,7 @@ def fabric_status(
             up += 1
         else:
             down_links.append(name)
-    known = len(agents) - len(unknown)
-    return {
-        "topology": index is not None,
-        "version": index.version if index is not None else 0,
-        "nodes": {
-            "total": len(names),
-            "unmonitored": len(unmonitored_nodes),
-            "noflows": len(noflow_nodes),
-            "flows": flowing,
-        },
-        "links": {
-            "total": len(links),
-            "unmonitored": len(unmonitored_links),
-            "down": len(down_links),
-            "up": up,
-        },
-        "agents": {"total": len(agents), "known": known, "unknown": len(unknown)},
-        "unmonitored_nodes": unmonitored_nodes,
-        "noflows_nodes": noflow_nodes,
-        "unmonitored_links": unmonitored_links,
-        "down_links": down_links,
-        "unknown_agents": unknown,
-    }
+    return LinkSummary(len(links), up, unmonitored_links, down_links)
 
 
 def traffic_figures(
@@ -159,14 +179,18 @@ def traffic_figures(
     discard_rates: Mapping[tuple[str, ...], float],
     error_rates: Mapping[tuple[str, ...], float],
     ports: Iterable[PortLike],
+    edge_speed: int | None = None,
 ) -> dict[str, float]:
-    """The ``traffic`` block: per-second rates keyed by (direction, role), plus port speeds."""
+    """The ``traffic`` block: per-second rates keyed by (direction, role), plus port speeds
+    (``edge_speed``, when the caller keeps that sum, saves the pass over ``ports``)."""
     fabric = ("edge", "core")
+    if edge_speed is None:
+        edge_speed = sum(
+            p.speed_bps for p in ports if p.role == "edge" and p.oper_up and p.admin_up
+        )
     return {
         "bps": 8.0 * byte_rates.get(("in", "edge"), 0.0),
-        "speed": float(
-            sum(p.speed_bps for p in ports if p.role == "edge" and p.oper_up and p.admin_up)
-        ),
+        "speed": float(edge_speed),
         "pps": packet_rates.get(("in", "edge"), 0.0),
         "discards": sum(v for (_d, role), v in discard_rates.items() if role in fabric),
         "errors": sum(v for (_d, role), v in error_rates.items() if role in fabric),
