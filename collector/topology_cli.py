@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,16 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _mode_of(target: Path) -> int:
+    """The permission bits of ``target``, or those a new file gets (0666 less the umask)."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # read it back: there is no call that only reads it
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_output(path: str | None, text: str, out: TextIO) -> None:
     """``text`` to ``path`` (a regular file is replaced atomically, so a collector reloading it
     never sees half a file) or, without a path or with ``-``, to ``out``."""
@@ -69,6 +80,8 @@ def write_output(path: str | None, text: str, out: TextIO) -> None:
         return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
+        # mkstemp makes the file 0600: give it the mode the file had, or open() would give it
+        os.fchmod(fd, _mode_of(target))
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, target)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
 import resource
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from collector.topology_cli import write_output
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRESS_SPACE = 1 << 30  # 1 GiB: far above the 64 MiB input bound, far below "everything"
@@ -45,3 +50,24 @@ def test_an_endless_input_stops_at_the_size_bound(args: tuple[str, ...], status:
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "/dev/zero" in lines[0] and "larger than" in lines[0], lines
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_output_file_gets_the_mode_a_plain_write_would_give(tmp_path: Path) -> None:
+    """-o replaces the file atomically, through a temporary file that mkstemp creates 0600: the
+    result must still be readable by others as open() would make it (a collector running as
+    another user reloads it), and a file that existed keeps its own mode."""
+    new = tmp_path / "new.json"
+    write_output(str(new), "{}\n", io.StringIO())
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~_umask()
+    existing = tmp_path / "existing.json"
+    existing.write_text("old\n")
+    existing.chmod(0o640)
+    write_output(str(existing), "{}\n", io.StringIO())
+    assert existing.read_text() == "{}\n"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640
