@@ -40,7 +40,7 @@ from collector.http import json_bytes  # noqa: E402
 from collector.locate import status_document  # noqa: E402
 from collector.metrics import build_registry, render, render_reference  # noqa: E402
 from collector.ports_api import ports_document  # noqa: E402
-from collector.ui_api import agents_document, links_document  # noqa: E402
+from collector.ui_api import agents_document, links_json  # noqa: E402
 from tests.fabric_builders import ack, datagram, flow, roce_header, wire, write_first  # noqa: E402
 from topology import TopologyIndex, parse_topology  # noqa: E402
 
@@ -383,14 +383,14 @@ def json_times(aggregator: Aggregator, churn: _Churn, what: str) -> None:
     """Median time to build (and encode) each JSON document the web UI polls: on a state left
     unchanged between builds, then with counter samples merged before each build."""
     documents = {
-        "/topology/status/json": lambda: status_document(aggregator, 2.0),
-        "/links/json": lambda: links_document(aggregator, 2.0),
-        "/agents/json": lambda: agents_document(aggregator, 2.0),
-        "/ports/json": lambda: ports_document(aggregator, 2.0),
+        "/topology/status/json": lambda: json_bytes(status_document(aggregator, 2.0)),
+        "/links/json": lambda: links_json(aggregator, 2.0),  # the route's bytes
+        "/agents/json": lambda: json_bytes(agents_document(aggregator, 2.0)),
+        "/ports/json": lambda: json_bytes(ports_document(aggregator, 2.0)),
     }
     for path, build in documents.items():
         for churned in (False, True):
-            times, size = churn.time_five(lambda b=build: json_bytes(b()), churned)
+            times, size = churn.time_five(build, churned)
             print(f"  {path} {what}{churn.label(churned)}: "
                   f"{statistics.median(times) * 1000:.1f} ms median of 5 "
                   f"(max {max(times) * 1000:.1f}; {size / 1e6:.2f} MB)", flush=True)  # fmt: skip

@@ -92,8 +92,8 @@ class PortBook:
         self._status_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
         self._not_up: dict[str, set[str]] = {"down": set(), "unmonitored": set()}
         self._summary: LinkSummary | None = None
-        self._entries: dict[str, Any] = {}  # link name → memoised entry of ``link_entries``
-        self._entry_builder: object = None
+        # per builder of ``link_entries``: link name → memoised entry
+        self._entries: dict[LinkEntryBuilder, dict[str, Any]] = {}
 
     # Changes
 
@@ -203,10 +203,11 @@ class PortBook:
                     self._restate(name)
             self._dirty_states.clear()
         if self._dirty_loads:
-            entries = self._entries
+            memos = self._entries.values()
             for end in self._dirty_loads:
                 for name in links_of.get(end, ()):
-                    entries.pop(name, None)
+                    for entries in memos:
+                        entries.pop(name, None)
             self._dirty_loads.clear()
 
     def _restate(self, name: str) -> None:
@@ -275,10 +276,9 @@ class PortBook:
         """``build(name, link, status, end1, end2)`` of every link, sorted by name, each
         memoised until a status naming one of its ends changes (ends by time, status by order)."""
         self._refresh()
-        if build is not self._entry_builder:
-            self._entries.clear()
-            self._entry_builder = build
-        entries = self._entries
+        entries = self._entries.get(build)
+        if entries is None:
+            entries = self._entries[build] = {}
         out = []
         for name in self._names:
             entry = entries.get(name)

@@ -20,7 +20,7 @@ from collector.aggregate import Aggregator
 from collector.delta import UNKNOWN_SPEED, AgentStatus, Delta, PortStatus
 from collector.http import json_bytes
 from collector.locate import status_document
-from collector.ui_api import links_document
+from collector.ui_api import links_document, links_json
 from topology import TopologyIndex, parse_topology
 from topology.index import ROLES
 
@@ -191,6 +191,7 @@ def _check(aggregator: Aggregator, now: float) -> None:
     links = links_document(aggregator, now)
     assert links["links"] == _reference_links(aggregator.index, ports)
     assert json_bytes(links) == json_bytes(links_document(plain, now))
+    assert links_json(aggregator, now) == json_bytes(links)  # what the route serves
 
 
 @pytest.mark.parametrize(("seed", "per_port"), [(s, s % 2 == 0) for s in range(1, 9)])
