@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -69,8 +69,14 @@ class PushTarget:
         query = urlencode({"org": self.org, "bucket": self.bucket, "precision": self.precision})
         return f"{self.url}/api/v2/write?{query}"
 
-    def __repr__(self) -> str:  # the token never reaches a log line
-        return f"PushTarget(url={self.url!r}, org={self.org!r}, bucket={self.bucket!r})"
+    @property
+    def shown_url(self) -> str:
+        """The URL as logged: without a ``user:password@`` (as secret as the token)."""
+        parts = urlsplit(self.url)
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+    def __repr__(self) -> str:  # the token and URL credentials never reach a log line
+        return f"PushTarget(url={self.shown_url!r}, org={self.org!r}, bucket={self.bucket!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,11 +273,13 @@ class InfluxPusher:
                 wait = parse_retry_after(response.headers.get("Retry-After"), time.time())
         except TimeoutError:
             self._health.count("influx_requests_failed", ("timeout",), 1.0)
-            self._warn("timeout", f"{self.target.url}: no answer within {self.limits.timeout} s")
+            self._warn(
+                "timeout", f"{self.target.shown_url}: no answer within {self.limits.timeout} s"
+            )
             return "retry", None
         except (aiohttp.ClientError, OSError) as exc:
             self._health.count("influx_requests_failed", ("connection",), 1.0)
-            self._warn("connection", f"{self.target.url}: {exc.__class__.__name__}: {exc}")
+            self._warn("connection", f"{self.target.shown_url}: {exc.__class__.__name__}: {exc}")
             return "retry", None
         except Exception:  # a bug must not lose the batch out nor end the push
             self._health.count("influx_requests_failed", ("connection",), 1.0)
@@ -281,10 +289,12 @@ class InfluxPusher:
         if status == 429 or status >= 500:
             reason = "http_429" if status == 429 else "http_5xx"
             self._health.count("influx_requests_failed", (reason,), 1.0)
-            self._warn(reason, f"{self.target.url} answered {status}, will retry: {detail}")
+            self._warn(reason, f"{self.target.shown_url} answered {status}, will retry: {detail}")
             return "retry", wait
         self._health.count("influx_requests_failed", ("http_4xx",), 1.0)
-        self._warn(f"http_{status}", f"{self.target.url} refused a batch ({status}): {detail}")
+        self._warn(
+            f"http_{status}", f"{self.target.shown_url} refused a batch ({status}): {detail}"
+        )
         return "drop", None
 
     async def _send_one(self, session: aiohttp.ClientSession) -> float | None:
@@ -352,7 +362,7 @@ class InfluxPusher:
         """Collect and send until ``stop`` is set; points not yet sent then are lost."""
         log.info(
             "influx push: %s org %s bucket %s every %g s",
-            self.target.url,
+            self.target.shown_url,
             self.target.org,
             self.target.bucket,
             self.limits.interval,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections import Counter
 
+import pytest
 from aiohttp import web
 
 from collector.influx_push import InfluxPusher, PushLimits, PushTarget, parse_retry_after
@@ -79,3 +82,38 @@ def test_retry_after_with_non_ascii_digits_is_unreadable() -> None:
     assert parse_retry_after("\u00b2", now=0.0) is None
     assert parse_retry_after("\u0663", now=0.0) is None
     assert parse_retry_after("3", now=0.0) == 3.0
+
+
+async def _push_to_a_closed_port(url: str) -> RecordingHealth:
+    health = RecordingHealth()
+
+    async def one_line(time_ns: int) -> list[bytes]:
+        return [b"m value=1 1\n"]
+
+    limits = PushLimits(interval=3600.0, timeout=2.0, min_backoff=0.05, max_backoff=0.1)
+    pusher = InfluxPusher(PushTarget(url, "org", "bucket"), limits, one_line, health)
+    stop = asyncio.Event()
+    task = asyncio.create_task(pusher.run(stop))
+    for _ in range(100):  # 5 s at most
+        if health.counts[("influx_requests_failed", ("connection",))]:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    return health
+
+
+def test_credentials_in_the_url_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """user:password@ in --influx-url (basic auth, e.g. behind a proxy) is as secret as the
+    token: the start-up line and the connection warnings name the server without it."""
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = reserved.getsockname()[1]
+        url = f"http://writer:s3cret-pass@127.0.0.1:{port}"
+        with caplog.at_level(logging.INFO, logger="fabricscope.influx"):
+            health = asyncio.run(_push_to_a_closed_port(url))
+    assert health.counts[("influx_requests_failed", ("connection",))] >= 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(f"http://127.0.0.1:{port}" in m for m in messages), messages
+    assert not any("s3cret" in m or "writer" in m for m in messages), messages
+    assert "s3cret" not in repr(PushTarget(url, "org", "bucket"))
