@@ -92,8 +92,10 @@ class PortBook:
         self._status_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
         self._not_up: dict[str, set[str]] = {"down": set(), "unmonitored": set()}
         self._summary: LinkSummary | None = None
-        # per builder of ``link_entries``: link name → memoised entry
-        self._entries: dict[LinkEntryBuilder, dict[str, Any]] = {}
+        self._position: dict[str, int] = {}  # link name → its place in ``_names``
+        # per builder of ``link_entries``: the memoised entries in name order, and the places
+        # of those to build again
+        self._entries: dict[LinkEntryBuilder, tuple[list[Any], set[int]]] = {}
 
     # Changes
 
@@ -151,6 +153,7 @@ class PortBook:
         """The topology's links (empty without a topology)."""
         self._links = links
         self._names = sorted(links)
+        self._position = {name: i for i, name in enumerate(self._names)}
         links_of: dict[Endpoint, tuple[str, ...]] = {}
         for name, link in links.items():
             for end in ((link.node1, link.port1), (link.node2, link.port2)):
@@ -204,10 +207,11 @@ class PortBook:
             self._dirty_states.clear()
         if self._dirty_loads:
             memos = self._entries.values()
+            position = self._position
             for end in self._dirty_loads:
                 for name in links_of.get(end, ()):
-                    for entries in memos:
-                        entries.pop(name, None)
+                    for _, stale in memos:
+                        stale.add(position[name])
             self._dirty_loads.clear()
 
     def _restate(self, name: str) -> None:
@@ -276,23 +280,23 @@ class PortBook:
         """``build(name, link, status, end1, end2)`` of every link, sorted by name, each
         memoised until a status naming one of its ends changes (ends by time, status by order)."""
         self._refresh()
-        entries = self._entries.get(build)
-        if entries is None:
-            entries = self._entries[build] = {}
-        out = []
-        for name in self._names:
-            entry = entries.get(name)
-            if entry is None:
-                link = self._links[name]
-                entry = entries[name] = build(
-                    name,
-                    link,
-                    self._state[name][1],
-                    self._by_time((link.node1, link.port1)),
-                    self._by_time((link.node2, link.port2)),
-                )
-            out.append(entry)
-        return out
+        names = self._names
+        memo = self._entries.get(build)
+        if memo is None:
+            memo = self._entries[build] = ([None] * len(names), set(range(len(names))))
+        entries, stale = memo
+        for i in stale:
+            name = names[i]
+            link = self._links[name]
+            entries[i] = build(
+                name,
+                link,
+                self._state[name][1],
+                self._by_time((link.node1, link.port1)),
+                self._by_time((link.node2, link.port2)),
+            )
+        stale.clear()
+        return list(entries)
 
 
 class Aggregator:
