@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
-from collector import client_cli, serve_cli
+from collector import agents_cli, client_cli, serve_cli
 from collector.capture import SFLOW_PORT, CaptureError, CaptureStats, open_source
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict, record_format
@@ -230,6 +230,9 @@ COMMANDS: list[Command] = [
         "locate", client_cli.LOCATE_HELP, client_cli.add_locate_arguments, client_cli.run_locate
     ),
     Command("drops", client_cli.DROPS_HELP, client_cli.add_drops_arguments, client_cli.run_drops),
+    Command(
+        "agents", agents_cli.AGENTS_HELP, agents_cli.add_agents_arguments, agents_cli.run_agents
+    ),
 ]
 
 

@@ -52,7 +52,8 @@ class CollectorError(Exception):
     """The collector could not be reached or refused the request (one-line message)."""
 
 
-def _error(message: str) -> int:
+def report_error(message: str) -> int:
+    """Print ``fabricscope: error: MESSAGE`` on stderr; returns the failure exit status."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return EXIT_FAIL
 
@@ -84,7 +85,8 @@ def get_json(base: str, path: str, query: dict[str, str] | None = None) -> Any:
         raise CollectorError(f"{url}: not JSON (is this a fabricscope collector?)") from None
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--collector URL`` and ``--json``, shared by the client commands."""
     parser.add_argument(
         "--collector",
         metavar="URL",
@@ -130,7 +132,7 @@ def format_status(status: dict[str, Any]) -> str:
 
 
 def _add_status_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_common(parser)
+    add_common_arguments(parser)
 
 
 def run_topology_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -139,7 +141,7 @@ def run_topology_status(args: argparse.Namespace, out: TextIO | None = None) -> 
     try:
         status = get_json(collector_url(args), "/topology/status/json")
     except CollectorError as exc:
-        return _error(str(exc))
+        return report_error(str(exc))
     if args.json:
         out.write(json.dumps(status, indent=2) + "\n")
     else:
@@ -194,7 +196,7 @@ def run_topology(args: argparse.Namespace) -> int:
 def add_locate_arguments(parser: argparse.ArgumentParser) -> None:
     """``fabricscope locate ADDRESS``."""
     parser.add_argument("address", help="MAC, IPv4 or IPv6 address, or a name resolving to one")
-    _add_common(parser)
+    add_common_arguments(parser)
 
 
 def resolve_address(text: str) -> str:
@@ -219,11 +221,11 @@ def run_locate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         address = resolve_address(args.address)
     except ValueError as exc:
-        return _error(str(exc))
+        return report_error(str(exc))
     try:
         found = get_json(collector_url(args), "/locate/json", {"address": address})
     except CollectorError as exc:
-        return _error(str(exc))
+        return report_error(str(exc))
     if args.json:
         out.write(json.dumps({"address": address, "locations": found}, indent=2) + "\n")
         return EXIT_OK if found else EXIT_FAIL
@@ -247,7 +249,7 @@ def run_locate(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def add_drops_arguments(parser: argparse.ArgumentParser) -> None:
     """``fabricscope drops [--follow]``."""
-    _add_common(parser)
+    add_common_arguments(parser)
     parser.add_argument(
         "--follow", "-f", action="store_true", help="keep printing notifications as they arrive"
     )
@@ -276,9 +278,9 @@ def run_drops(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         filters = parse_filter(args.filter)
     except ValueError as exc:
-        return _error(str(exc))
+        return report_error(str(exc))
     if args.count is not None and args.count <= 0:
-        return _error("--count: must be positive")
+        return report_error("--count: must be positive")
     interval = min(max(args.interval, 0.1), 60.0)
     base = collector_url(args)
     query: dict[str, str] = {}
@@ -315,7 +317,7 @@ def run_drops(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 return EXIT_OK
             time.sleep(interval)
     except CollectorError as exc:
-        return _error(str(exc))
+        return report_error(str(exc))
     except KeyboardInterrupt:
         out.flush()
         return EXIT_OK
