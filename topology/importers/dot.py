@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -163,19 +164,29 @@ class Graph:
 class _Parser:
     def __init__(self, source: Source) -> None:
         self.source = source
-        self.tokens = list(tokenize(source))
-        self.pos = 0
+        # Tokens are read as the parser goes (two ahead at most), never all held at once.
+        self._tokens = tokenize(source)
+        self._ahead: deque[Token] = deque()
+        self._last_line = 1  # line of the last token taken
+        self.taken = 0  # tokens taken so far
         self.graph = Graph()
 
     def _peek(self, offset: int = 0) -> Token | None:
-        i = self.pos + offset
-        return self.tokens[i] if i < len(self.tokens) else None
+        while len(self._ahead) <= offset:
+            token = next(self._tokens, None)
+            if token is None:
+                return None
+            self._ahead.append(token)
+        return self._ahead[offset]
+
+    def _take(self, count: int = 1) -> None:
+        for _ in range(count):
+            self._last_line = self._ahead.popleft().line
+        self.taken += count
 
     def _line(self) -> int:
         token = self._peek()
-        if token is not None:
-            return token.line
-        return self.tokens[-1].line if self.tokens else 1
+        return token.line if token is not None else self._last_line
 
     def _fail(self, message: str) -> Exception:
         return self.source.error(f"line {self._line()}", message)
@@ -185,13 +196,13 @@ class _Parser:
         if token is None or token.kind != kind:
             found = "end of file" if token is None else repr(token.text)
             raise self._fail(f"expected {what}, found {found}")
-        self.pos += 1
+        self._take()
         return token
 
     def _accept(self, kind: str, text: str | None = None) -> Token | None:
         token = self._peek()
         if token is not None and token.kind == kind and (text is None or token.text == text):
-            self.pos += 1
+            self._take()
             return token
         return None
 
@@ -219,15 +230,17 @@ class _Parser:
         if depth > MAX_DEPTH:
             raise self._fail(f"subgraphs nested deeper than {MAX_DEPTH}")
         mentioned: list[str] = []
-        for _ in range(len(self.tokens) + 1):  # each statement consumes at least one token
+        while True:  # bounded: every pass takes a token or raises
             token = self._peek()
             if token is None or token.kind == "}":
                 return mentioned
             if token.kind in (";", ","):
-                self.pos += 1
+                self._take()
                 continue
+            before = self.taken
             mentioned.extend(self._statement(depth))
-        raise self._fail("parser made no progress")
+            if self.taken == before:
+                raise self._fail("parser made no progress")
 
     def _attr_list(self) -> dict[str, str]:
         attrs: dict[str, str] = {}
@@ -265,11 +278,11 @@ class _Parser:
         assert token is not None
         line = token.line
         if token.kind == "keyword" and token.text in ("graph", "node", "edge"):
-            self.pos += 1
+            self._take()
             self._attr_list()  # defaults carry nothing a topology uses
             return []
         if token.kind == "id" and (nxt := self._peek(1)) is not None and nxt.kind == "=":
-            self.pos += 2
+            self._take(2)
             self._id("a value")  # graph attribute (rankdir=LR, …)
             return []
         if token.kind == "{" or (token.kind == "keyword" and token.text == "subgraph"):
