@@ -27,7 +27,7 @@ from collector.delta import (
 from collector.families import FAMILIES
 from collector.locate import FabricView
 from collector.period import PeriodDetector, PeriodParams, PeriodState
-from topology.index import EDGE, ROLES, TopologyIndex
+from topology.index import CORE, EDGE, ROLES, TopologyIndex
 from topology.model import LinkSpec
 from topology.status import LinkSummary
 
@@ -76,6 +76,8 @@ class PortBook:
         self.ports: dict[PortKey, PortStatus] = {}
         self.port_counts: dict[Labels, int] = {(r, s): 0 for r in ROLES for s in UP_DOWN}
         self.edge_speed_up = 0  # summed ifSpeed of edge ports admin and oper up
+        # bit/s received by each edge and core port in its last counter interval
+        self.ingress_bps: dict[str, dict[PortKey, float]] = {EDGE: {}, CORE: {}}
         self._order: dict[PortKey, int] = {}  # insertion rank, mirroring the dict's order
         self._next_rank = 0
         self._claims: dict[Endpoint, dict[PortKey, None]] = {}
@@ -107,6 +109,7 @@ class PortBook:
         if old is not None and old.node == node and old.port == port:
             # The common case, a port's next counter sample: same end, usually same states.
             ports[key] = status
+            self._set_ingress(key, old, status)
             if (
                 old.oper_up != status.oper_up
                 or old.admin_up != status.admin_up
@@ -129,6 +132,7 @@ class PortBook:
                 self._unclaim((old.node, old.port), key)
         ports[key] = status
         self._tally(status)
+        self._set_ingress(key, old, status)
         if node is not None and port is not None:
             end = (node, port)
             claims = self._claims.get(end)
@@ -146,6 +150,7 @@ class PortBook:
             return
         del self._order[key]
         self._untally(old)
+        self._set_ingress(key, old, None)
         if old.node is not None and old.port is not None:
             self._unclaim((old.node, old.port), key)
 
@@ -172,6 +177,21 @@ class PortBook:
         self.port_counts[(status.role, "up" if status.oper_up else "down")] -= 1
         if status.role == EDGE and status.oper_up and status.admin_up:
             self.edge_speed_up -= status.speed_bps
+
+    def _set_ingress(self, key: PortKey, old: PortStatus | None, new: PortStatus | None) -> None:
+        """Keep ``ingress_bps`` (edge and core ports with an input utilisation) in step."""
+        ingress = self.ingress_bps
+        if old is not None and (new is None or old.role != new.role):
+            table = ingress.get(old.role)
+            if table is not None:
+                table.pop(key, None)
+        if new is not None:
+            table = ingress.get(new.role)
+            if table is not None:
+                if new.in_utilization is None:
+                    table.pop(key, None)
+                else:
+                    table[key] = new.in_utilization * new.speed_bps
 
     def _unclaim(self, end: Endpoint, key: PortKey) -> None:
         claims = self._claims[end]
@@ -471,16 +491,16 @@ class Aggregator:
     def _port_ingress_bps(self) -> dict[str, tuple[float, ...]]:
         """Each edge/core port's ingress bit/s: the smoothed sampled bytes with
         --per-port-metrics, else the last interface counter interval."""
-        rates: dict[str, list[float]] = {"edge": [], "core": []}
         sampled = self._smoothed.get("port_ingress_bytes")
-        if sampled:
-            for (_node, _port, role), value in sampled.items():
-                if role in rates:
-                    rates[role].append(8.0 * value)
-        else:
-            for status in self.ports.values():
-                if status.role in rates and status.in_utilization is not None:
-                    rates[status.role].append(status.in_utilization * status.speed_bps)
+        if not sampled:  # the port book keeps them (in no particular order: they are sorted)
+            return {
+                role: tuple(by_port.values())
+                for role, by_port in self.port_book.ingress_bps.items()
+            }
+        rates: dict[str, list[float]] = {"edge": [], "core": []}
+        for (_node, _port, role), value in sampled.items():
+            if role in rates:
+                rates[role].append(8.0 * value)
         return {role: tuple(values) for role, values in rates.items()}
 
     # -----------------------------------------------------------------------------------------

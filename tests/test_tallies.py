@@ -179,7 +179,15 @@ def _plain_view(aggregator: Aggregator) -> SimpleNamespace:
 
 def _check(aggregator: Aggregator, now: float) -> None:
     ports = dict(aggregator.ports)
-    gauges = aggregator.snapshot().gauges
+    snapshot = aggregator.snapshot()
+    gauges = snapshot.gauges
+    assert snapshot.port_ingress_bps is not None
+    for role in ("edge", "core"):  # the compatible face's quartiles sort them
+        assert sorted(snapshot.port_ingress_bps[role]) == sorted(
+            s.in_utilization * s.speed_bps
+            for s in ports.values()
+            if s.role == role and s.in_utilization is not None
+        )
     assert gauges["ports"] == _reference_port_gauges(ports)
     assert gauges["links"] == _reference_link_gauges(aggregator.index, ports)
     if aggregator.per_port:
