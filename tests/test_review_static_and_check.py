@@ -75,3 +75,27 @@ def test_live_view_with_a_number_beyond_float_names_the_field(
     with pytest.raises(ValueError) as caught:
         parse_live(document)
     assert str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (_ports_json(time=float("nan")), "ports.time"),
+        (_ports_json(flow_window=float("inf")), "ports.flow_window"),
+        (
+            _ports_json(
+                agents=[{"agent": "10.0.0.1", "hostname": None, "last_flow": float("-inf")}]
+            ),
+            "agents[0].last_flow",
+        ),
+    ],
+)
+def test_live_view_with_nan_or_infinity_names_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    """Python's JSON reader takes NaN and Infinity; compared with them, every node would be
+    reported without flows (or none would), so they are refused, naming the field."""
+    text = json.dumps(document)
+    with pytest.raises(ValueError) as caught:
+        parse_live(json.loads(text))
+    assert str(caught.value).startswith(f"{field}: ")

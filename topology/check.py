@@ -23,6 +23,7 @@ it is about and a one-line message):
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -446,11 +447,15 @@ def _field(row: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wher
 
 
 def _float(value: int | float, where: str) -> float:
-    """A JSON number as a float; ``ValueError`` naming ``where`` when it is too large for one."""
+    """A JSON number as a finite float; ``ValueError`` naming ``where`` when it is not one
+    (too large, or the NaN and Infinity Python's JSON reader accepts)."""
     try:
-        return float(value)
+        number = float(value)
     except OverflowError:
         raise ValueError(f"{where}: number too large for a float") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{where}: {number} is not a finite number")
+    return number
 
 
 def parse_live(document: Any) -> LiveView:
