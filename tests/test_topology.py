@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from topology import (
     parse_topology,
     topology_to_json,
 )
+from topology.model import MAX_TOPOLOGY_BYTES
 
 EXAMPLE: dict[str, Any] = {
     "links": {
@@ -151,6 +154,19 @@ def test_load_topology_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(TopologyError) as missing:
         load_topology(tmp_path / "absent.json")
     assert "No such file" in str(missing.value)
+
+
+def test_load_topology_bounds_what_it_reads_from_a_pipe_or_device(tmp_path: Path) -> None:
+    # /dev/zero reports size 0 and never ends: the read stops one byte past the limit
+    with pytest.raises(TopologyError) as endless:
+        load_topology("/dev/zero")
+    assert str(endless.value) == f"/dev/zero: larger than {MAX_TOPOLOGY_BYTES} bytes"
+    fifo = tmp_path / "topology.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=(json.dumps(EXAMPLE),))
+    writer.start()
+    assert set(load_topology(fifo).links) == set(EXAMPLE["links"])  # a pipe still loads
+    writer.join(5)
 
 
 def test_round_trip_through_get_format() -> None:

@@ -170,10 +170,11 @@ def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology file; the error names the file and the JSON location."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_TOPOLOGY_BYTES:
+        # Read at most one byte past the limit: a pipe or a device reports no size up front.
+        with path.open("rb") as stream:
+            text = stream.read(MAX_TOPOLOGY_BYTES + 1)
+        if len(text) > MAX_TOPOLOGY_BYTES:
             raise TopologyError(str(path), f"larger than {MAX_TOPOLOGY_BYTES} bytes")
-        text = path.read_bytes()
     except OSError as exc:
         raise TopologyError(str(path), exc.strerror or str(exc)) from None
     try:
