@@ -39,9 +39,11 @@ from urllib.parse import urlsplit, urlunsplit
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TIMESTAMP = re.compile(r"[+-]?[0-9]+")
-# A float as Go's strconv.ParseFloat reads it, minus what expfmt refuses (hex, '_').
+# A float as Go's strconv.ParseFloat reads it, minus what expfmt refuses (hex, '_'). The digits
+# before an optional fraction are one run (not `[0-9]+\.?[0-9]*`, which backtracks
+# quadratically on a long run of digits that fails to match).
 _FLOAT = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I
 )
 # HELP text: '\\', '\n' and '\"' are the only escapes expfmt accepts.
 _HELP_TEXT = re.compile(r'(?:[^\\]|\\[\\n"])*')

@@ -8,9 +8,13 @@ quantile bounds in Go ``%g``), not produced by the code under test.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from collector import telegraf_v1
 from collector.telegraf_v1 import (
     ExpositionError,
     Point,
@@ -265,3 +269,14 @@ def test_errors_fail_the_whole_scrape(text: str | bytes, message: str) -> None:
 )
 def test_go_float_name(value: float, written: str) -> None:
     assert go_float_name(value) == written
+
+
+_BACKTRACKING_FLOAT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I
+)
+
+
+@given(st.text(alphabet="0123456789.eE+-infatyINFATY_x", max_size=24))
+def test_the_float_pattern_accepts_exactly_what_the_straightforward_one_does(text: str) -> None:
+    """The float pattern avoids backtracking but must accept the same language."""
+    assert bool(telegraf_v1._FLOAT.fullmatch(text)) == bool(_BACKTRACKING_FLOAT.fullmatch(text))
