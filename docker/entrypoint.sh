@@ -32,4 +32,6 @@ fi
 
 echo "fabricscope: no topology at $default_topology, running the demo fabric" \
     "(mount your topology there to collect from real switches)" >&2
-exec fabricscope demo --http-host 0.0.0.0
+# The demo serves HTTP on the port FABRICSCOPE_HTTP_BIND names (where the health check looks).
+http_bind=${FABRICSCOPE_HTTP_BIND:-0.0.0.0:8008}
+exec fabricscope demo --http-host 0.0.0.0 --http-port "${http_bind##*:}"

@@ -483,7 +483,11 @@ def test_entrypoint_runs_the_demo_on_all_addresses_without_a_topology(tmp_path: 
     assert run.argv is not None and run.argv[0] == "demo"
     assert run.exec_replaced_shell
     assert _parsed(run.argv).http_host == "0.0.0.0"
+    assert _parsed(run.argv).http_port == 8008
     assert "demo" in run.stderr and IMAGE_TOPOLOGY in run.stderr
+    # the demo answers where the health check looks: FABRICSCOPE_HTTP_BIND's port
+    moved = _run_entrypoint(tmp_path, FABRICSCOPE_HTTP_BIND="0.0.0.0:9100")
+    assert moved.argv is not None and _parsed(moved.argv).http_port == 9100
 
 
 def test_entrypoint_serves_the_mounted_topology(tmp_path: Path) -> None:
