@@ -5,7 +5,9 @@ samples, 16 agents on distinct source ports so SO_REUSEPORT can spread them) and
 ``fabricscope serve --workers 1``, ``--workers 2`` and Debian's ``sfacctd`` run side by side, the
 highest rate at which the kernel dropped < 0.1 % (drops read from /proc/net/udp for the
 receiving sockets; fabricscope's own datagram counter is checked too). Then the ``/metrics``
-render time for a 1,000-switch x 64-port topology, and optionally RSS after a long run.
+render time and the web UI's JSON documents for a 1,000-switch x 64-port topology (on an
+unchanged state, then with 1/15 of the port statuses merged before each read), and optionally
+RSS after a long run.
 
     python bench/collector.py                 # ramps (median of 3 each) + render time
     python bench/collector.py --repeat 1 --rates 100000,200000
