@@ -478,13 +478,15 @@ FAMILIES: Final[tuple[Family, ...]] = (
         "influx_points_dropped",
         COUNTER,
         ("reason",),
-        "Points given up: buffer_full (oldest dropped), rejected (a 4xx answer other than 429).",
+        "Points given up: buffer_full (oldest dropped), "
+        "rejected (a 3xx or 4xx answer other than 429).",
     ),
     Family(
         "influx_requests_failed",
         COUNTER,
         ("reason",),
-        "InfluxDB write requests that failed: connection, timeout, http_429, http_5xx, http_4xx.",
+        "InfluxDB write requests that failed: connection, timeout, http_429, http_5xx, http_4xx, "
+        "http_3xx (redirects are not followed).",
     ),
     Family("influx_buffer_points", GAUGE, (), "Points waiting to be sent to InfluxDB."),
     Family("influx_buffer_bytes", GAUGE, (), "Line protocol bytes waiting to be sent to InfluxDB."),

@@ -291,7 +291,9 @@ class InfluxPusher:
             self._health.count("influx_requests_failed", (reason,), 1.0)
             self._warn(reason, f"{self.target.shown_url} answered {status}, will retry: {detail}")
             return "retry", wait
-        self._health.count("influx_requests_failed", ("http_4xx",), 1.0)
+        # not followed (a write must not be re-sent elsewhere unasked): a redirect is a refusal
+        refused = "http_3xx" if 300 <= status < 400 else "http_4xx"
+        self._health.count("influx_requests_failed", (refused,), 1.0)
         self._warn(
             f"http_{status}", f"{self.target.shown_url} refused a batch ({status}): {detail}"
         )

@@ -389,6 +389,44 @@ async def _no_answer(server: ScriptedInflux) -> None:
     assert counters["influx_requests_failed"] == {("timeout",): 1.0}
 
 
+def test_a_redirect_is_not_followed_and_counted_as_such() -> None:
+    # a write must not be re-sent elsewhere unasked: the batch is refused, as with a 4xx
+    moved = {"Location": lambda: "/api/v2/elsewhere"}
+    server = ScriptedInflux([(308, moved, 0.0), (301, moved, 0.0)])
+    server.open()
+    try:
+        asyncio.run(_redirected(server))
+    finally:
+        server.close()
+
+
+async def _redirected(server: ScriptedInflux) -> None:
+    made: list[bytes] = []
+
+    async def collect(time_ns: int) -> list[bytes]:
+        made.append(f"moved value={len(made)} {time_ns // 1_000_000}\n".encode())
+        return made[-1:]
+
+    aggregator = Aggregator()
+    limits = PushLimits(interval=0.05, min_backoff=0.05, max_backoff=0.1)
+    target = PushTarget(server.url, "fabric", "ai", TOKEN, "ms")
+    pusher = InfluxPusher(target, limits, collect, AggregatorHealth(aggregator))
+    stop = asyncio.Event()
+    task = asyncio.create_task(pusher.run(stop))
+    deadline = time.monotonic() + WAIT
+    while len(server.requests) < 3:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, WAIT)
+    statuses = [r.status for r in server.requests]
+    assert statuses[:3] == [308, 301, 204]  # only ever the configured URL: nothing followed
+    refused = sum(len(r.lines) for r in server.requests[:2])
+    counters = aggregator.snapshot().counters
+    assert counters["influx_requests_failed"] == {("http_3xx",): 2.0}
+    assert counters["influx_points_dropped"] == {("rejected",): float(refused)}
+
+
 def test_an_exposition_that_does_not_parse_is_left_out() -> None:
     good = b'# TYPE fabricscope_x_total counter\nfabricscope_x_total{role="edge"} 3\n'
     bad = b'fabricscope_y{role="ed\\ge"} 1\n'  # an invalid escape: Telegraf drops this scrape
