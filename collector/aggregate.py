@@ -80,7 +80,8 @@ class PortBook:
         self.ingress_bps: dict[str, dict[PortKey, float]] = {EDGE: {}, CORE: {}}
         self._order: dict[PortKey, int] = {}  # insertion rank, mirroring the dict's order
         self._next_rank = 0
-        self._claims: dict[Endpoint, dict[PortKey, None]] = {}
+        # the ports naming each end (a tuple: one port, almost always)
+        self._claims: dict[Endpoint, tuple[PortKey, ...]] = {}
         self._links: Mapping[str, LinkSpec] = {}
         self._names: list[str] = []  # sorted link names
         self._links_of: dict[Endpoint, tuple[str, ...]] = {}
@@ -90,7 +91,7 @@ class PortBook:
         self._restate_all = False
         # per link: (oper status for /metrics, admin+oper status for the status documents)
         self._state: dict[str, tuple[str, str]] = {}
-        self.oper_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
+        self._oper_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
         self._status_counts: dict[str, int] = dict.fromkeys(LINK_STATES, 0)
         self._not_up: dict[str, set[str]] = {"down": set(), "unmonitored": set()}
         self._summary: LinkSummary | None = None
@@ -135,11 +136,8 @@ class PortBook:
         self._set_ingress(key, old, status)
         if node is not None and port is not None:
             end = (node, port)
-            claims = self._claims.get(end)
-            if claims is None:
-                self._claims[end] = {key: None}
-            else:
-                claims[key] = None
+            # a new port, or one that named another end: not among this end's yet
+            self._claims[end] = (*self._claims.get(end, ()), key)
             self._dirty_states.add(end)
             self._dirty_loads.add(end)
 
@@ -194,9 +192,10 @@ class PortBook:
                     table[key] = new.in_utilization * new.speed_bps
 
     def _unclaim(self, end: Endpoint, key: PortKey) -> None:
-        claims = self._claims[end]
-        del claims[key]
-        if not claims:
+        rest = tuple(k for k in self._claims[end] if k != key)
+        if rest:
+            self._claims[end] = rest
+        else:
             del self._claims[end]
         self._dirty_states.add(end)
         self._dirty_loads.add(end)
@@ -212,7 +211,7 @@ class PortBook:
             self._dirty_loads.clear()
             self._state.clear()
             self._entries.clear()
-            self.oper_counts = dict.fromkeys(LINK_STATES, 0)
+            self._oper_counts = dict.fromkeys(LINK_STATES, 0)
             self._status_counts = dict.fromkeys(LINK_STATES, 0)
             self._not_up = {"down": set(), "unmonitored": set()}
             self._summary = None
@@ -248,12 +247,12 @@ class PortBook:
         if old == state:
             return
         if old is not None:
-            self.oper_counts[old[0]] -= 1
+            self._oper_counts[old[0]] -= 1
             self._status_counts[old[1]] -= 1
             if old[1] != "up":
                 self._not_up[old[1]].discard(name)
         self._state[name] = state
-        self.oper_counts[state[0]] += 1
+        self._oper_counts[state[0]] += 1
         self._status_counts[state[1]] += 1
         if state[1] != "up":
             self._not_up[state[1]].add(name)
@@ -265,7 +264,7 @@ class PortBook:
         if not claims:
             return None
         if len(claims) == 1:
-            return self.ports[next(iter(claims))]
+            return self.ports[claims[0]]
         return self.ports[max(claims, key=self._order.__getitem__)]
 
     def _by_time(self, end: Endpoint) -> PortStatus | None:
@@ -275,14 +274,14 @@ class PortBook:
             return None
         ports = self.ports
         if len(claims) == 1:
-            return ports[next(iter(claims))]
+            return ports[claims[0]]
         order = self._order
         return ports[max(claims, key=lambda k: (ports[k].last_seen, order[k]))]
 
     def link_oper_counts(self) -> dict[str, int]:
         """Links by status from oper status alone (the ``links`` gauge)."""
         self._refresh()
-        return self.oper_counts
+        return self._oper_counts
 
     def link_summary(self) -> LinkSummary:
         """Links by status from admin and oper status (the status document)."""
@@ -542,10 +541,6 @@ class Aggregator:
             gauges["port_speed_bytes_per_second"] = speed
             gauges["port_oper_up"] = oper_up
         gauges["links"] = {(state,): float(n) for state, n in book.link_oper_counts().items()}
-
-    def link_summary(self) -> LinkSummary:
-        """The topology's links by status (admin and oper), for the status documents."""
-        return self.port_book.link_summary()
 
     def _agent_gauges(self, gauges: dict[str, dict[Labels, float]]) -> None:
         last_seen: dict[Labels, float] = {}
