@@ -26,7 +26,7 @@ from collector.delta import UNKNOWN_SPEED
 from collector.http import json_bytes
 from collector.locate import AggregatorLike as FabricAggregator
 from collector.state import SAMPLE_KINDS
-from topology.status import fabric_status, link_summary
+from topology.status import link_summary, topology_node_of
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -116,22 +116,20 @@ def agents_document(aggregator: AggregatorLike, now: float | None = None) -> dic
     datagram_rates = aggregator.rates("agent_datagrams")
     sample_rates = _by_agent(aggregator.rates("agent_samples"))
     index = aggregator.index
-    status = fabric_status(index, aggregator.agents, (), {}, when)
-    unknown = {(a["agent"], a["sub_agent"]) for a in status["unknown_agents"]}
     entries: list[dict[str, Any]] = []
     totals = _empty_totals()
     for key, agent_status in sorted(aggregator.agents.items(), key=_agent_order):
         agent, sub_agent = key
         labels = (agent, str(sub_agent))
-        in_topology = key not in unknown
-        node = agent_status.node or (index.node_of_agent.get(agent) if index else None)
+        node = topology_node_of(index, agent, agent_status.node)
+        in_topology = node is not None
         my_samples = samples.get(labels, {})
         my_rates = sample_rates.get(labels, {})
         my_errors = {reason: int(n) for reason, n in sorted(errors.get(labels, {}).items())}
         entry = {
             "agent": agent,
             "sub_agent": sub_agent,
-            "node": node if in_topology else None,
+            "node": node,
             "hostname": agent_status.hostname,
             "in_topology": in_topology,
             "last_seen": round(agent_status.last_seen * 1000),

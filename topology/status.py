@@ -88,6 +88,14 @@ class PortLike(Protocol):
         """ifSpeed, bit/s."""
 
 
+def topology_node_of(index: TopologyIndex | None, agent: str, node: str) -> str | None:
+    """The topology node an agent belongs to: the node its status names (learned from its
+    hostname or the ``nodes`` block), else the ``nodes`` block's; None when not in the topology."""
+    if not node and index is not None:
+        node = index.node_of_agent.get(agent, "")
+    return node if node and index is not None and node in index.node_names else None
+
+
 def fabric_status(
     index: TopologyIndex | None,
     agents: Mapping[tuple[str, int], AgentLike],
@@ -103,10 +111,8 @@ def fabric_status(
     unknown: list[dict[str, Any]] = []
     names = index.node_names if index is not None else frozenset()
     for (agent, sub_agent), status in sorted(agents.items()):
-        node = status.node
-        if not node and index is not None:
-            node = index.node_of_agent.get(agent, "")
-        if node and node in names:
+        node = topology_node_of(index, agent, status.node)
+        if node is not None:
             node_agents.setdefault(node, set()).add(agent)
         else:
             unknown.append({"agent": agent, "sub_agent": sub_agent, "last_seen": status.last_seen})
