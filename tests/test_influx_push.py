@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import math
@@ -26,7 +27,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -352,79 +353,67 @@ async def _outage(server: ScriptedInflux, per_interval: int, bound: int) -> None
     assert produced == len(accepted) + dropped + pusher.buffer.points
 
 
-def test_a_request_without_answer_is_retried() -> None:
-    server = ScriptedInflux([(204, {}, 1.5)])  # answers after the client gave up
-    server.open()
-    try:
-        asyncio.run(_no_answer(server))
-    finally:
-        server.close()
-
-
-async def _no_answer(server: ScriptedInflux) -> None:
+async def _push_until(
+    server: ScriptedInflux, requests: int, limits: PushLimits, token: str | None, precision: str
+) -> tuple[Aggregator, list[bytes]]:
+    """Push one fresh line per interval to ``server`` until it has had ``requests`` requests;
+    returns the aggregator holding the push's health counters and the lines made."""
     made: list[bytes] = []
 
     async def collect(time_ns: int) -> list[bytes]:
-        made.append(f"once value={len(made)} {time_ns}\n".encode())
+        made.append(f"line value={len(made)} {time_ns}\n".encode())
         return made[-1:]
 
     aggregator = Aggregator()
-    limits = PushLimits(interval=0.2, timeout=0.3, min_backoff=0.05, max_backoff=0.1)
-    target = PushTarget(server.url, "fabric", "ai", None, "ns")
+    target = PushTarget(server.url, "fabric", "ai", token, precision)
     pusher = InfluxPusher(target, limits, collect, AggregatorHealth(aggregator))
     stop = asyncio.Event()
     task = asyncio.create_task(pusher.run(stop))
     deadline = time.monotonic() + WAIT
-    while len(server.requests) < 3:
+    while len(server.requests) < requests:
         assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
     stop.set()
     await asyncio.wait_for(task, WAIT)
-    first, second = server.requests[0], server.requests[1]
-    assert first.lines == [made[0].decode().strip()]
-    assert second.lines[0] == first.lines[0]  # the unanswered batch again, first
-    assert "Authorization" not in first.headers  # no token, no header
-    assert first.query["precision"] == "ns"
-    counters = aggregator.snapshot().counters
-    assert counters["influx_requests_failed"] == {("timeout",): 1.0}
+    return aggregator, made
+
+
+@contextlib.contextmanager
+def _scripted(script: list[Answer]) -> Iterator[ScriptedInflux]:
+    """A ``ScriptedInflux`` accepting connections, closed on leaving."""
+    server = ScriptedInflux(script)
+    server.open()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_request_without_answer_is_retried() -> None:
+    with _scripted([(204, {}, 1.5)]) as server:  # answers after the client gave up
+        limits = PushLimits(interval=0.2, timeout=0.3, min_backoff=0.05, max_backoff=0.1)
+        aggregator, made = asyncio.run(_push_until(server, 3, limits, None, "ns"))
+        first, second = server.requests[0], server.requests[1]
+        assert first.lines == [made[0].decode().strip()]
+        assert second.lines[0] == first.lines[0]  # the unanswered batch again, first
+        assert "Authorization" not in first.headers  # no token, no header
+        assert first.query["precision"] == "ns"
+        counters = aggregator.snapshot().counters
+        assert counters["influx_requests_failed"] == {("timeout",): 1.0}
 
 
 def test_a_redirect_is_not_followed_and_counted_as_such() -> None:
     # a write must not be re-sent elsewhere unasked: the batch is refused, as with a 4xx
     moved = {"Location": lambda: "/api/v2/elsewhere"}
-    server = ScriptedInflux([(308, moved, 0.0), (301, moved, 0.0)])
-    server.open()
-    try:
-        asyncio.run(_redirected(server))
-    finally:
-        server.close()
-
-
-async def _redirected(server: ScriptedInflux) -> None:
-    made: list[bytes] = []
-
-    async def collect(time_ns: int) -> list[bytes]:
-        made.append(f"moved value={len(made)} {time_ns // 1_000_000}\n".encode())
-        return made[-1:]
-
-    aggregator = Aggregator()
-    limits = PushLimits(interval=0.05, min_backoff=0.05, max_backoff=0.1)
-    target = PushTarget(server.url, "fabric", "ai", TOKEN, "ms")
-    pusher = InfluxPusher(target, limits, collect, AggregatorHealth(aggregator))
-    stop = asyncio.Event()
-    task = asyncio.create_task(pusher.run(stop))
-    deadline = time.monotonic() + WAIT
-    while len(server.requests) < 3:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    stop.set()
-    await asyncio.wait_for(task, WAIT)
-    statuses = [r.status for r in server.requests]
-    assert statuses[:3] == [308, 301, 204]  # only ever the configured URL: nothing followed
-    refused = sum(len(r.lines) for r in server.requests[:2])
-    counters = aggregator.snapshot().counters
-    assert counters["influx_requests_failed"] == {("http_3xx",): 2.0}
-    assert counters["influx_points_dropped"] == {("rejected",): float(refused)}
+    with _scripted([(308, moved, 0.0), (301, moved, 0.0)]) as server:
+        limits = PushLimits(interval=0.05, min_backoff=0.05, max_backoff=0.1)
+        aggregator, _ = asyncio.run(_push_until(server, 3, limits, TOKEN, "ms"))
+        statuses = [r.status for r in server.requests]
+        assert statuses[:3] == [308, 301, 204]  # only ever the configured URL: nothing followed
+        refused = sum(len(r.lines) for r in server.requests[:2])
+        counters = aggregator.snapshot().counters
+        assert counters["influx_requests_failed"] == {("http_3xx",): 2.0}
+        assert counters["influx_points_dropped"] == {("rejected",): float(refused)}
 
 
 def test_an_exposition_that_does_not_parse_is_left_out() -> None:
