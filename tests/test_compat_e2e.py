@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +18,8 @@ import pytest
 
 from collector.compat import NUMERIC_POINTS
 from collector.http import AI_METRICS_BASE
+from tests.e2e_support import ROOT, Served, env, start_serve
 
-ROOT = Path(__file__).resolve().parent.parent
 FABRIC = [
     "--leaves", "2", "--spines", "1", "--hosts-per-leaf", "4",
     "--host-speed", "100", "--fabric-speed", "100", "--sampling-rate", "5000",
@@ -32,44 +28,11 @@ FABRIC = [
 SMALL_WINDOWS = ["--period-load-window", "5", "--period-window", "12"]
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-@dataclass
-class _Serve:
-    process: subprocess.Popen[str]
-    http_port: int
-    sflow_port: int
-
-    def get(self, path: str) -> str:
-        url = f"http://127.0.0.1:{self.http_port}{AI_METRICS_BASE}/{path}"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return str(r.read().decode())
-
-
-def _start_serve(topology: Path, *extra: str) -> _Serve:
-    args = [
-        sys.executable, "-m", "collector", "serve", "--workers", "1",
-        "--sflow-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0",
-        "--topology", str(topology), *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=_env(), cwd=ROOT
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 30
-    log = []
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        log.append(line)
-        found = re.search(r"sflow udp \S+ port (\d+), http \S+ port (\d+)", line)
-        if found:
-            return _Serve(process, int(found.group(2)), int(found.group(1)))
-    process.kill()
-    raise AssertionError("serve did not start: " + "".join(log))
+def _get(serve: Served, path: str) -> str:
+    """GET a path of the compatible face."""
+    url = f"http://127.0.0.1:{serve.http_port}{AI_METRICS_BASE}/{path}"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return str(r.read().decode())
 
 
 def _parse(text: str) -> tuple[list[str], dict[str, float]]:
@@ -91,9 +54,10 @@ def _run(
     subprocess.run(
         [sys.executable, "-m", "collector", "simulate", "--pcap", str(tmp_path / "t.pcap"),
          "--duration", "1", "--topology-out", str(topology), "--quiet", *FABRIC],
-        check=True, env=_env(), cwd=ROOT, capture_output=True,
+        check=True, env=env(), cwd=ROOT, capture_output=True,
     )  # fmt: skip
-    serve = _start_serve(topology, *serve_flags)
+    # the default 1 s tick, as users run it (the helper's default is faster)
+    serve = start_serve(topology, 1, "--tick-seconds", "1", *serve_flags)
     truth_path = tmp_path / "truth.json"
     scrapes: list[tuple[float, list[str], dict[str, float], dict[str, Any]]] = []
     try:
@@ -102,24 +66,20 @@ def _run(
             [sys.executable, "-m", "collector", "simulate", "--quiet",
              "--collector", f"127.0.0.1:{serve.sflow_port}", "--duration", str(seconds),
              "--truth", str(truth_path), "--start-time", str(start), *FABRIC, *traffic],
-            env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         stop_at: float | None = None
         while stop_at is None or time.time() < stop_at:
             time.sleep(0.5)
             now = time.time()
-            names, values = _parse(serve.get("prometheus/txt"))
-            period = json.loads(serve.get("period/json"))
+            names, values = _parse(_get(serve, "prometheus/txt"))
+            period = json.loads(_get(serve, "period/json"))
             scrapes.append((now - start, names, values, period))
             if stop_at is None and sim.poll() is not None:
                 stop_at = time.time() + linger
         assert sim.returncode == 0, sim.stderr.read() if sim.stderr else ""
     finally:
-        serve.process.send_signal(signal.SIGTERM)
-        try:
-            serve.process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            serve.process.kill()
+        serve.stop()
     truth = json.loads(truth_path.read_text())
     return truth, scrapes
 
