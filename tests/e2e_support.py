@@ -38,6 +38,7 @@ from simulator.output import read_pcap
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 20.0
+POLL_TIMEOUT = 15.0
 U32 = 1 << 32
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -51,6 +52,42 @@ class Served:
     sflow_port: int
     http_port: int
     log: list[str]
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET a path; returns (status, body), error statuses included."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.http_port}{path}", timeout=10
+            ) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def put(self, path: str, body: bytes) -> tuple[int, str]:
+        """PUT a body; returns (status, body), error statuses included."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}", data=body, method="PUT"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def value(self, name: str, **labels: str) -> float:
+        """One sample's value of /metrics (0 when absent)."""
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def wait_for(self, name: str, target: float, **labels: str) -> float:
+        """Poll /metrics until a sample reaches ``target`` (bounded in time)."""
+        deadline = time.monotonic() + POLL_TIMEOUT
+        value = 0.0
+        while time.monotonic() < deadline:
+            value = self.value(name, **labels)
+            if value >= target:
+                return value
+            time.sleep(0.2)
+        return value
 
     def metrics(self) -> dict[Key, float]:
         """Every sample of /metrics keyed by (name, sorted labels)."""
@@ -126,13 +163,15 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def start_serve(topology: Path, workers: int, *extra: str) -> Served:
-    """``fabricscope serve`` on 127.0.0.1 port 0 (UDP and HTTP), with ``topology``."""
+def start_serve(topology: Path | None, workers: int, *extra: str) -> Served:
+    """``fabricscope serve`` on 127.0.0.1 port 0 (UDP and HTTP), with ``topology`` if any."""
     args = [
         sys.executable, "-m", "collector", "serve",
         "--sflow-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0",
-        "--workers", str(workers), "--tick-seconds", "0.2", "--topology", str(topology), *extra,
+        "--workers", str(workers), "--tick-seconds", "0.2", *extra,
     ]  # fmt: skip
+    if topology is not None:
+        args += ["--topology", str(topology)]
     process = subprocess.Popen(
         args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT
     )

@@ -5,21 +5,17 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e_support import Served, start_serve
 from tests.fabric_builders import (
     LEAF1,
     LEAF1_CORE,
@@ -35,92 +31,14 @@ from tests.fabric_builders import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30.0
-POLL_TIMEOUT = 15.0
-
-
-@dataclass
-class Served:
-    """A running ``serve`` process and its ports."""
-
-    process: subprocess.Popen[str]
-    sflow_port: int
-    http_port: int
-    log: list[str]
-
-    def get(self, path: str) -> tuple[int, str]:
-        """GET a path; returns (status, body)."""
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.http_port}{path}", timeout=10
-            ) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def put(self, path: str, body: bytes) -> tuple[int, str]:
-        """PUT a body; returns (status, body)."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.http_port}{path}", data=body, method="PUT"
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        """Every sample of /metrics keyed by (name, sorted labels)."""
-        _, text = self.get("/metrics")
-        out = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        return out
-
-    def value(self, name: str, **labels: str) -> float:
-        """One sample's value (0 when absent)."""
-        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
-
-    def wait_for(self, name: str, target: float, **labels: str) -> float:
-        """Poll until a sample reaches ``target`` (bounded in time)."""
-        deadline = time.monotonic() + POLL_TIMEOUT
-        value = 0.0
-        while time.monotonic() < deadline:
-            value = self.value(name, **labels)
-            if value >= target:
-                return value
-            time.sleep(0.2)
-        return value
 
 
 def _start(tmp_path: Path, workers: int, *extra: str, topology: object = TOPOLOGY) -> Served:
-    args = [
-        sys.executable, "-m", "collector", "serve",
-        "--sflow-bind", "127.0.0.1:0", "--http-bind", "127.0.0.1:0",
-        "--workers", str(workers), "--tick-seconds", "0.2", *extra,
-    ]  # fmt: skip
+    path = None
     if topology is not None:
         path = tmp_path / "topology.json"
         path.write_text(json.dumps(topology))
-        args += ["--topology", str(path)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=ROOT
-    )
-    log: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        log.append(line)
-        found = re.search(r"sflow udp \S+ port (\d+), http \S+ port (\d+)", line)
-        if found:
-            return Served(process, int(found.group(1)), int(found.group(2)), log)
-    process.kill()
-    raise AssertionError("serve did not start: " + "".join(log))
+    return start_serve(path, workers, *extra)
 
 
 def _stop(served: Served) -> str:
