@@ -8,19 +8,9 @@ reached), so scripts and health checks can use it as they are.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any, TextIO
 
-from collector.client_cli import (
-    EXIT_FAIL,
-    EXIT_OK,
-    CollectorError,
-    add_common_arguments,
-    collector_url,
-    get_json,
-    report_error,
-)
+from collector.client_cli import EXIT_FAIL, EXIT_OK, add_common_arguments, show_document
 
 AGENTS_HELP = "the sFlow agents a running collector hears: rates, sampling, losses, errors"
 
@@ -105,13 +95,5 @@ def add_agents_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_agents(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``fabricscope agents``: exit 0 when an agent is heard, 1 when none is or on an error."""
-    out = out or sys.stdout
-    try:
-        document = get_json(collector_url(args), "/agents/json")
-    except CollectorError as exc:
-        return report_error(str(exc))
-    if args.json:
-        out.write(json.dumps(document, indent=2) + "\n")
-    else:
-        out.write(format_agents(document) + "\n")
-    return EXIT_OK if document.get("agents") else EXIT_FAIL
+    document = show_document(args, "/agents/json", format_agents, out)
+    return EXIT_OK if document and document.get("agents") else EXIT_FAIL

@@ -135,18 +135,29 @@ def _add_status_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
 
 
-def run_topology_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """``fabricscope topology status``."""
+def show_document(
+    args: argparse.Namespace,
+    path: str,
+    formatter: Callable[[dict[str, Any]], str],
+    out: TextIO | None = None,
+) -> dict[str, Any] | None:
+    """GET ``path`` of the collector and print it (``--json``: as JSON, else through
+    ``formatter``); None, with the error reported, when it could not be fetched."""
     out = out or sys.stdout
     try:
-        status = get_json(collector_url(args), "/topology/status/json")
+        document: dict[str, Any] = get_json(collector_url(args), path)
     except CollectorError as exc:
-        return report_error(str(exc))
-    if args.json:
-        out.write(json.dumps(status, indent=2) + "\n")
-    else:
-        out.write(format_status(status) + "\n")
-    return EXIT_OK
+        report_error(str(exc))
+        return None
+    text = json.dumps(document, indent=2) if args.json else formatter(document)
+    out.write(text + "\n")
+    return document
+
+
+def run_topology_status(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``fabricscope topology status``."""
+    status = show_document(args, "/topology/status/json", format_status, out)
+    return EXIT_FAIL if status is None else EXIT_OK
 
 
 @dataclass(frozen=True)
