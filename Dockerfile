@@ -29,7 +29,7 @@ COPY web/ web/
 # when compiling fails; the import check below makes such a build fail here instead.
 RUN python -m venv /opt/fabricscope \
     && /opt/fabricscope/bin/pip install --no-cache-dir /src \
-    && /opt/fabricscope/bin/python -c "import decoders._fastpath_c, collector._accounting_c"
+    && /opt/fabricscope/bin/python -c "import decoders._fastpath_c, collector.receive._accounting_c"
 
 # --- runtime: the slim base, the virtualenv, an unprivileged user -----------------------------
 FROM ${PYTHON_IMAGE}

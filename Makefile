@@ -47,6 +47,6 @@ docker: ## Build the container image fabricscope:latest (needs a Docker engine)
 	docker build -t fabricscope:latest .
 
 clean: ## Remove build outputs (keeps .venv)
-	rm -rf build dist *.egg-info decoders/*.so collector/*.so .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist *.egg-info decoders/*.so collector/receive/*.so .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: help venv run lint test test-pure bench fuzz format docker clean

@@ -3,8 +3,8 @@
 Project metadata lives in pyproject.toml; this file only adds two extension modules, each one
 ``.py`` source in Cython pure-Python mode compiled under another name:
 ``decoders/fastpath.py`` as ``decoders._fastpath_c`` (``decoders.fast`` chooses between the two)
-and ``collector/_accounting.py`` as ``collector._accounting_c`` (``collector._accounting_select``
-chooses). The plain modules stay importable as themselves.
+and ``collector/receive/_accounting.py`` as ``collector.receive._accounting_c``
+(``collector.receive.accounting`` chooses). The plain modules stay importable as themselves.
 
 * Cython comes from ``[build-system] requires``, so ``pip install .`` / ``pip install -e .`` need
   nothing beyond PyPI and a C compiler.
@@ -26,7 +26,7 @@ from setuptools.command.build_ext import build_ext
 # (compiled module, its one pure-Python-mode source)
 MODULES = (
     ("decoders._fastpath_c", "decoders/fastpath.py"),
-    ("collector._accounting_c", "collector/_accounting.py"),
+    ("collector.receive._accounting_c", "collector/receive/_accounting.py"),
 )
 
 

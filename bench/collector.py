@@ -36,13 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from collector.aggregate import Aggregator  # noqa: E402
+from collector.aggregate.aggregator import Aggregator, AggregatorSettings  # noqa: E402
 from collector.delta import AgentStatus, Delta, PortStatus  # noqa: E402
-from collector.http import json_bytes  # noqa: E402
-from collector.locate import status_document  # noqa: E402
-from collector.metrics import build_registry, render, render_reference  # noqa: E402
-from collector.ports_api import ports_document  # noqa: E402
-from collector.ui_api import agents_document, links_json  # noqa: E402
+from collector.http.access import json_bytes  # noqa: E402
+from collector.http.fabric import status_document  # noqa: E402
+from collector.http.ports import ports_document  # noqa: E402
+from collector.http.ui import agents_document, links_json  # noqa: E402
+from collector.prometheus.registry import build_registry, render, render_reference  # noqa: E402
 from tests.fabric_builders import ack, datagram, flow, roce_header, wire, write_first  # noqa: E402
 from topology import TopologyIndex, parse_topology  # noqa: E402
 
@@ -270,7 +270,7 @@ def render_time(
                 "port2": f"p{ports // 4 + p}",
             }
     index = TopologyIndex(parse_topology({"links": links, "nodes": nodes}))
-    aggregator = Aggregator(per_port=per_port)
+    aggregator = Aggregator(AggregatorSettings(per_port=per_port))
     aggregator.set_topology(index)
     delta = Delta()
     for s in range(switches):

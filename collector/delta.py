@@ -8,10 +8,8 @@ cheaply across a pipe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from collector.locate import Observations
+from collector.drop_events import Event
 
 Labels = tuple[str, ...]
 AgentKey = tuple[str, int]  # (agent address, sub-agent id)
@@ -90,6 +88,21 @@ class CreditStats:
         self.high = max(self.high, other.high)
 
 
+# Where an address was seen entering the fabric: (src MAC, src IP, agent, ifIndex, node, port,
+# seen); produced by the receivers' locate learning, kept by the aggregator's locate table.
+Location = tuple[str | None, str | None, str, int, str, str, float]
+
+
+@dataclass(slots=True)
+class Observations:
+    """One receiver's observations of one tick beyond the counts (plain data: pickles cheaply)."""
+
+    locations: list[Location] = field(default_factory=list)
+    drop_events: list[Event] = field(default_factory=list)
+    drops_skipped: int = 0
+    flow_agents: dict[str, float] = field(default_factory=dict)  # agent → last flow sample
+
+
 @dataclass(slots=True)
 class Delta:
     """Everything that changed since the previous drain of one receiver."""
@@ -104,7 +117,7 @@ class Delta:
     expired_ports: list[PortKey] = field(default_factory=list)
     # period detection: edge-ingress RoCEv2 frames x rate by 100 ms bucket (floor(now x 10))
     roce_buckets: dict[int, float] = field(default_factory=dict)
-    # locate learning, flow activity per agent, drop events (collector.locate), bounded
+    # locate learning, flow activity per agent, drop events (collector.receive.observe), bounded
     observed: Observations | None = None
 
     def add_counter(self, family: str, labels: Labels, value: float) -> None:

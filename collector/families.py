@@ -15,6 +15,9 @@ PREFIX: Final = "fabricscope_"
 COUNTER: Final = "counter"
 GAUGE: Final = "gauge"
 HISTOGRAM: Final = "histogram"
+# The kinds of the per-agent sample families (agent_samples{kind}), in the order receivers keep
+# their pending counts; the web UI's agent table uses the same order.
+SAMPLE_KINDS: Final = ("flow", "counter", "drop")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """Stand-in for the ``cython`` module when Cython is not installed at run time.
 
-``decoders.fastpath`` is written in Cython's pure-Python mode: its ``cython.*`` decorators and
-type declarations compile to C when the module is built, and do nothing when it runs as plain
-Python. Cython ships its own no-op version of them (``Cython.Shadow``), but Cython is only a
-build-time requirement, so this module provides the few names the fast path uses. It is also what
-mypy checks the fast path against, hence the typing below.
+Both compiled modules, ``decoders.fastpath`` and ``collector.receive._accounting``, are written
+in Cython's pure-Python mode: their ``cython.*`` decorators and type declarations compile to C
+when the module is built, and do nothing when it runs as plain Python. Cython ships its own no-op
+version of them (``Cython.Shadow``), but Cython is only a build-time requirement, so this module
+provides the few names the two sources use. It is also what mypy checks them against, hence the
+typing below. ``decoders.build_select`` is the other half: which build runs.
 """
 
 from __future__ import annotations
@@ -40,7 +41,12 @@ class CView:
     """A typed memoryview type."""
 
 
-short = longlong = uchar = Py_ssize_t = bint = const_uchar = void = CType()
+class CDouble(CType):
+    """The C ``double`` type (a declared scalar of it is a ``float``)."""
+
+
+short = longlong = ulonglong = uchar = Py_ssize_t = bint = const_uchar = void = CType()
+double = CDouble()
 
 
 def _identity(f: F) -> F:
@@ -66,6 +72,8 @@ def exceptval(_value: object = None, *, check: bool = True) -> Callable[[F], F]:
 
 
 @overload
+def declare(ctype: CDouble, value: float | None = None, **_kw: object) -> float: ...  # type: ignore[overload-overlap]
+@overload
 def declare(ctype: CArray, value: None = None, **_kw: object) -> list[int]: ...
 @overload
 def declare(ctype: CView, value: None = None, **_kw: object) -> Any: ...
@@ -77,4 +85,9 @@ def declare(ctype: object, value: Any = None, **_kw: object) -> Any:
     """A C variable: an array becomes a zero-filled list, a scalar is its ``value``."""
     if isinstance(ctype, CArray):
         return [0] * ctype.size
+    return value
+
+
+def cast(_type: object, value: T) -> T:
+    """A C cast (identity in plain Python)."""
     return value

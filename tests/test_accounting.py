@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from collector import _accounting, _accounting_select
 from collector.delta import Delta
-from collector.pipeline import Pipeline
-from collector.state import FabricState, StateSettings
+from collector.receive import _accounting
+from collector.receive import accounting as _accounting_select
+from collector.receive.pipeline import Pipeline
+from collector.receive.state import FabricState, StateSettings
 from decoders.encode import sampled_header
 from decoders.records import (
     DataSource,
@@ -221,7 +222,7 @@ def test_role_cache_follows_learned_names_topology_swaps_and_expiry(
 
 def test_fabricscope_pure_selects_the_plain_accounting() -> None:
     root = Path(__file__).resolve().parent.parent
-    code = "from collector import _accounting_select as s; print(s.IMPLEMENTATION, s.REASON)"
+    code = "from collector.receive import accounting as s; print(s.IMPLEMENTATION, s.REASON)"
     env = {**os.environ, "PYTHONPATH": str(root), "FABRICSCOPE_PURE": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from collector.agents_cli import format_agents
+from collector.cli.agents import format_agents
 from tests.e2e_support import ROOT, Served, env, start_serve
 from tests.fabric_builders import (
     LEAF1,

@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from collector.capture import CaptureStats, UdpFrame, open_source
-from collector.cli import main
+from collector.cli.capture import CaptureStats, UdpFrame, open_source
+from collector.cli.main import main
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict, record_format
 from decoders.records import (

@@ -23,8 +23,8 @@ from typing import Any
 import dpkt
 import pytest
 
-from collector.capture import CaptureError, UdpFrame, open_source, read_raw_stream
-from collector.cli import main
+from collector.cli.capture import CaptureError, UdpFrame, open_source, read_raw_stream
+from collector.cli.main import main
 from decoders import DecodeError, decode_datagram
 from decoders.json_view import datagram_to_dict
 from decoders.records import CounterSample, DropSample, FlowSample, RawRecord, RawSample

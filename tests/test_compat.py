@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from collector.aggregate import Aggregator
-from collector.compat import (
+from collector.aggregate.aggregator import Aggregator, AggregatorSettings
+from collector.aggregate.period import PeriodDetector
+from collector.compat.face import (
     DROPS_KEY,
     NUMERIC_POINTS,
     OPERATIONS_KEY,
     CompatFace,
+    CompatSettings,
     Trend,
     build_points,
     five_numbers,
@@ -24,10 +26,10 @@ from collector.compat import (
     period_json,
     render_prometheus,
 )
-from collector.config import SettingsError, load_settings, period_params
 from collector.delta import CreditStats, Delta, PortStatus
-from collector.http import AI_METRICS_BASE, create_app
-from collector.period import PeriodDetector
+from collector.http.ai_metrics import AI_METRICS_BASE
+from collector.http.app import create_app
+from collector.serve.settings import SettingsError, load_settings, period_params
 from decoders.rocev2 import IBTA_OPERATION_TEXT, OPERATION_NAMES, ibta_operation_label
 
 # ---------------------------------------------------------------------------------------------
@@ -89,7 +91,7 @@ def _port(role: str, utilisation: float, speed: int = 400_000_000_000) -> PortSt
 def _aggregator() -> Aggregator:
     """Counters growing at known constant rates for long enough that the smoothed rates equal
     them (to the last bit after ~80 time constants)."""
-    aggregator = Aggregator(smoothing_seconds=2.0)
+    aggregator = Aggregator(AggregatorSettings(smoothing_seconds=2.0))
     rates: dict[str, dict[tuple[str, ...], float]] = {
         "fabric_ingress_bytes": {(): 230e9},
         "rdma_operations": {("edge",): 2150000.0, ("core",): 99.0},
@@ -264,7 +266,7 @@ def test_period_in_points() -> None:
 
 
 def test_quartiles_from_sampled_per_port_rates_when_present() -> None:
-    aggregator = Aggregator(per_port=True)
+    aggregator = Aggregator(AggregatorSettings(per_port=True))
     aggregator.tick(0.0)
     for second in range(1, 101):
         delta = Delta()
@@ -338,7 +340,7 @@ def test_period_method_chooses_the_exported_estimate() -> None:
     snapshot = type("Snap", (), {"smoothed": {}, "gauges": {}, "port_ingress_bps": {}})()
     snapshot.period = state
     for method, want in (("fine", state.fine.period), ("compatible", state.compatible.period)):
-        face = CompatFace(period_method=method)
+        face = CompatFace(CompatSettings(period_method=method))
         face.update(40.0, snapshot)
         assert face.points()["period"] == want
         assert face.period()["period"] == want
@@ -373,7 +375,7 @@ class _NoTopology:
 
 def test_http_routes() -> None:
     aggregator = _aggregator()
-    face = CompatFace("sflow_", False)
+    face = CompatFace(CompatSettings("sflow_", False))
     face.update(200.0, aggregator.snapshot())
     face.update(200.5, aggregator.snapshot())  # within the second: no new trend point
     face.update(201.0, aggregator.snapshot())

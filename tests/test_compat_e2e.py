@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from collector.compat import NUMERIC_POINTS
-from collector.http import AI_METRICS_BASE
+from collector.compat.face import NUMERIC_POINTS
+from collector.http.ai_metrics import AI_METRICS_BASE
 from tests.e2e_support import ROOT, Served, env, start_serve
 
 FABRIC = [

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from collector import _accounting, _accounting_select
-from collector.aggregate import ROCE_LATENESS_BUCKETS, Aggregator
+from collector.aggregate.aggregator import ROCE_LATENESS_BUCKETS, Aggregator, AggregatorSettings
 from collector.delta import Delta
-from collector.pipeline import Pipeline
-from collector.state import FabricState, StateSettings
+from collector.receive import _accounting
+from collector.receive import accounting as _accounting_select
+from collector.receive.pipeline import Pipeline
+from collector.receive.state import FabricState, StateSettings
 from tests.fabric_builders import (
     LEAF1,
     LEAF1_CORE,
@@ -128,7 +129,7 @@ def test_aggregator_merges_receivers_by_key_and_feeds_in_order_with_lateness() -
 
 
 def test_aggregator_period_load_is_the_smoothed_edge_roce_rate() -> None:
-    aggregator = Aggregator(smoothing_seconds=2.0)
+    aggregator = Aggregator(AggregatorSettings(smoothing_seconds=2.0))
     recorder = _Recorder()
     aggregator.period = recorder  # type: ignore[assignment]
     aggregator.tick(0.0)

@@ -30,8 +30,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from collector.families import FAMILIES
-from collector.http import AI_METRICS_BASE
-from collector.telegraf_v1 import Point, points_from_exposition
+from collector.http.ai_metrics import AI_METRICS_BASE
+from collector.influx.telegraf_v1 import Point, points_from_exposition
 from simulator.fabric import FabricSpec, build_fabric, topology_json
 from tests.e2e_support import ROOT, simulate, start_serve, terminate
 from topology.index import ROLES

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collector import drop_log
-from collector.drop_log import DropLog, DropRecorder, drop_event, format_event, parse_filter
+from collector.aggregate.drop_log import DropLog
+from collector.drop_events import format_event, parse_filter
+from collector.receive import drops as receiver_drops
+from collector.receive.drops import DropRecorder, drop_event
 from decoders import decode_datagram
 from decoders.encode import sampled_header
 from decoders.frames import rocev2_frame
@@ -77,7 +79,7 @@ def test_event_of_a_kernel_drop_and_unknown_ports() -> None:
 
 
 def test_recorder_is_bounded_per_tick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drop_log, "MAX_EVENTS_PER_TICK", 2)
+    monkeypatch.setattr(receiver_drops, "MAX_EVENTS_PER_TICK", 2)
     recorder = DropRecorder()
     sample = _decoded(258, ())
     for _ in range(5):

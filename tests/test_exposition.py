@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from collector.aggregate import Snapshot
+from collector.aggregate.aggregator import Snapshot
 from collector.delta import Labels
-from collector.exposition import escape_label_value, format_value, render_snapshot
 from collector.families import BUCKETS, COUNTER, FAMILIES, GAUGE, HISTOGRAM
-from collector.metrics import FabricRegistry, build_registry, render, render_reference
+from collector.prometheus.registry import FabricRegistry, build_registry, render, render_reference
+from collector.prometheus.text import escape_label_value, format_value, render_snapshot
 
 VALUES = (
     0.0, -0.0, 1.0, -1.0, 0.1, 2.5e-7, 1e-300, 5e-324, 999999.9999999999, 1e6, 1234567.0,

@@ -35,10 +35,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from collector.aggregate import Aggregator
-from collector.compat import NUMERIC_POINTS
-from collector.config import SettingsError, load_settings
-from collector.influx_push import (
+from collector.aggregate.aggregator import Aggregator
+from collector.compat.face import NUMERIC_POINTS
+from collector.influx.push import (
     MAX_RETRY_AFTER,
     AggregatorHealth,
     InfluxPusher,
@@ -50,6 +49,7 @@ from collector.influx_push import (
     parse_retry_after,
     token_from,
 )
+from collector.serve.settings import SettingsError, load_settings
 from tests.e2e_support import ROOT, Metrics, Served, env, load_truth, simulate, start_serve
 
 FABRIC = [

@@ -13,7 +13,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.line_protocol import (
+from collector.influx.line_protocol import (
     encode_line,
     encode_point,
     escape_key,
@@ -22,7 +22,7 @@ from collector.line_protocol import (
     format_field,
     format_float,
 )
-from collector.telegraf_v1 import Point, points_from_exposition
+from collector.influx.telegraf_v1 import Point, points_from_exposition
 
 
 def test_floats_are_plain_decimal() -> None:

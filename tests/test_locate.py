@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from collector import locate
-from collector.locate import FabricObserver, FabricView, LocateTable, normalize_address
+from collector.addresses import normalize_address
+from collector.aggregate import fabric_view
+from collector.aggregate.fabric_view import FabricView, LocateTable
+from collector.receive import observe
+from collector.receive.observe import FabricObserver
 from decoders import decode_datagram
 from decoders import fast as fast_decoder
 from decoders.encode import sampled_header
@@ -82,14 +85,14 @@ def test_known_pairs_are_shipped_again_only_after_the_refresh() -> None:
     observer.observe_rows(rows, data, LEAF1, resolver, 3.0)
     second = observer.drain()
     assert second is not None and second.locations == []
-    observer.observe_rows(rows, data, LEAF1, resolver, 1.0 + locate.REFRESH_SECONDS)
+    observer.observe_rows(rows, data, LEAF1, resolver, 1.0 + observe.REFRESH_SECONDS)
     third = observer.drain()
     assert third is not None and len(third.locations) == 1
     assert observer.drain() is None
 
 
 def test_rows_examined_per_tick_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(locate, "LEARN_ROWS_PER_TICK", 3)
+    monkeypatch.setattr(observe, "LEARN_ROWS_PER_TICK", 3)
     observer = FabricObserver()
     observer.drain()  # refill with the patched budget
     resolver = _resolver()
@@ -153,8 +156,8 @@ def test_normalize_address() -> None:
 
 
 def test_flow_activity_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(locate, "FLOW_AGENTS_PER_TICK", 3)
-    monkeypatch.setattr(locate, "MAX_FLOW_AGENTS", 4)
+    monkeypatch.setattr(observe, "FLOW_AGENTS_PER_TICK", 3)
+    monkeypatch.setattr(fabric_view, "MAX_FLOW_AGENTS", 4)
     observer = FabricObserver()
     view = FabricView()
     resolver = _resolver()
@@ -176,8 +179,8 @@ def test_flow_activity_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def _state_delta(fast: bool) -> object:
     import pickle
 
-    from collector.pipeline import Pipeline
-    from collector.state import FabricState
+    from collector.receive.pipeline import Pipeline
+    from collector.receive.state import FabricState
     from decoders.records import ExtendedLinuxDropReason
     from tests.fabric_builders import drop
 
@@ -194,7 +197,7 @@ def _state_delta(fast: bool) -> object:
 
 @pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
 def test_state_ships_observations_in_the_delta_and_the_aggregator_keeps_them(fast: bool) -> None:
-    from collector.aggregate import Aggregator
+    from collector.aggregate.aggregator import Aggregator
     from collector.delta import Delta
 
     delta = _state_delta(fast)

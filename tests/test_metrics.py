@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.aggregate import Aggregator
+from collector.aggregate.aggregator import Aggregator, AggregatorSettings
 from collector.delta import Delta, HistogramValue
 from collector.families import BUCKETS, COUNTER, FAMILIES, PREFIX
-from collector.metrics import build_registry, render
-from collector.state import FabricState
+from collector.prometheus.registry import build_registry, render
+from collector.receive.state import FabricState
 from tests.fabric_builders import (
     LEAF1,
     LEAF1_EDGE,
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _populated(per_port: bool = True) -> Aggregator:
     index = TopologyIndex(parse_topology(TOPOLOGY))
     state = FabricState(PortResolver(index))
-    aggregator = Aggregator(per_port=per_port)
+    aggregator = Aggregator(AggregatorSettings(per_port=per_port))
     aggregator.set_topology(index)
     aggregator.tick(0.0)
     for seq in range(1, 4):

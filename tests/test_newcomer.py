@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.http import AI_METRICS_BASE
+from collector.http.ai_metrics import AI_METRICS_BASE
 from tests.e2e_support import ROOT
 
 pytestmark = pytest.mark.slow

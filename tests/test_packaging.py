@@ -38,8 +38,8 @@ from typing import Any
 import pytest
 import yaml
 
-from collector.cli import build_parser
-from collector.config import Settings
+from collector.cli.main import build_parser
+from collector.serve.settings import Settings
 from tests.e2e_support import Served, start_serve
 from tests.fabric_builders import TOPOLOGY
 

@@ -8,14 +8,7 @@ import random
 
 import pytest
 
-from collector.period import (
-    HIGH,
-    LEARNING,
-    LOW,
-    NORMAL,
-    Baseline,
-    PeriodDetector,
-)
+from collector.aggregate.period import HIGH, LEARNING, LOW, NORMAL, Baseline, PeriodDetector
 
 H = 1.0e6  # RoCE frames/s while "on"
 

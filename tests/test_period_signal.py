@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from collector.compat import period_json
-from collector.period import SIGNAL_BUCKETS, PeriodDetector, PeriodParams
+from collector.aggregate.period import SIGNAL_BUCKETS, PeriodDetector, PeriodParams
+from collector.compat.face import period_json
 
 
 def test_signal_is_the_fast_rate_of_the_last_buckets() -> None:

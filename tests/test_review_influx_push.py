@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from aiohttp import web
 
-from collector.influx_push import InfluxPusher, PushLimits, PushTarget, parse_retry_after
+from collector.influx.push import InfluxPusher, PushLimits, PushTarget, parse_retry_after
 
 ENDLESS_BODY_S = 60.0  # the refusal's body never ends within the test
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.ui_api import static_file
+from collector.http.ui import static_file
 from topology.check import check_text, parse_live
 from topology.model import TopologyError
 

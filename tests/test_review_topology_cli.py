@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.topology_cli import write_output
+from collector.cli.topology_files import write_output
 
 ROOT = Path(__file__).resolve().parent.parent
 ADDRESS_SPACE = 1 << 30  # 1 GiB: far above the 64 MiB input bound, far below "everything"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.cli import main
+from collector.cli.main import main
 from decoders import decode_datagram
 from simulator.output import read_pcap
 from topology.model import load_topology

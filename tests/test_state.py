@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.aggregate import Aggregator
+from collector.aggregate.aggregator import Aggregator, AggregatorSettings
 from collector.delta import Delta
-from collector.state import FabricState, StateSettings
+from collector.receive.state import FabricState, StateSettings
 from decoders.records import ExtendedFunction, ExtendedLinuxDropReason, ExtendedTransit, RawRecord
 from tests.fabric_builders import (
     LEAF1,
@@ -278,7 +278,7 @@ def test_expired_agents_leave_no_series_behind() -> None:
     """Agents that come and go must not grow the aggregator: an expired agent's per-agent
     counters and rates go with it; the agents still alive and the fabric totals stay."""
     state = _state(agent_timeout=60.0)
-    aggregator = Aggregator(smoothing_seconds=2.0)
+    aggregator = Aggregator(AggregatorSettings(smoothing_seconds=2.0))
     for seq in range(1, 4):
         sample = counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE),))
         state.apply(datagram(LEAF1, seq, (sample,)), float(seq))
@@ -302,7 +302,7 @@ def test_expired_agents_leave_no_series_behind() -> None:
 
 
 def test_aggregator_merges_receivers_and_smooths() -> None:
-    aggregator = Aggregator(smoothing_seconds=2.0)
+    aggregator = Aggregator(AggregatorSettings(smoothing_seconds=2.0))
     aggregator.tick(0.0)
     for second in range(1, 21):
         for receiver in (0, 1):
@@ -336,7 +336,7 @@ def test_aggregator_links_and_ports_status() -> None:
 
 def test_aggregator_credit_window() -> None:
     state = _state()
-    aggregator = Aggregator(credit_window_seconds=5.0)
+    aggregator = Aggregator(AggregatorSettings(credit_window_seconds=5.0))
     state.apply(datagram(LEAF1, 1, (flow(1, LEAF1_EDGE, (ack(12),)),)), 1.0)
     aggregator.merge(state.drain(1.0))
     aggregator.tick(1.0)
@@ -352,7 +352,7 @@ def test_aggregator_credit_window() -> None:
 
 
 def test_fast_path_rows_give_the_same_delta_as_the_full_decoder() -> None:
-    from collector.pipeline import Pipeline
+    from collector.receive.pipeline import Pipeline
 
     samples = (
         flow(1, LEAF1_EDGE, (write_first(65536),), rate=100),

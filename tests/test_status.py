@@ -113,7 +113,7 @@ def test_without_topology_every_agent_is_unknown() -> None:
     assert status["agents"] == {"total": 1, "known": 0, "unknown": 1}
 
 
-# -- HTTP routes (collector.locate.add_fabric_routes) against a stand-in aggregator --------------
+# -- HTTP routes (collector.http.fabric, collector.http.topology) against a stand-in aggregator -
 
 
 class _Topology:
@@ -134,7 +134,7 @@ class _Topology:
 
 class _Aggregator:
     def __init__(self) -> None:
-        from collector.locate import FabricView
+        from collector.aggregate.fabric_view import FabricView
 
         self.index = TopologyIndex(parse_topology(TOPOLOGY))
         self.agents = {("10.0.0.1", 0): _agent("leaf1"), ("10.9.9.9", 0): _agent("")}
@@ -155,13 +155,15 @@ def test_routes() -> None:
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from collector.locate import TOPOLOGY_APP_BASE, add_fabric_routes
+    from collector.http.fabric import add_fabric_routes
+    from collector.http.topology import TOPOLOGY_APP_BASE, add_topology_routes
 
     topology = _Topology()
 
     async def scenario() -> None:
         app = web.Application()
-        add_fabric_routes(app, _Aggregator(), topology)
+        add_fabric_routes(app, _Aggregator())
+        add_topology_routes(app, topology)
         async with TestClient(TestServer(app)) as client:
             status = await (await client.get("/topology/status/json")).json()
             assert status["agents"] == {"total": 2, "known": 1, "unknown": 1}

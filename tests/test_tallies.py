@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from collector.aggregate import Aggregator
+from collector.aggregate.aggregator import Aggregator, AggregatorSettings
 from collector.delta import UNKNOWN_SPEED, AgentStatus, Delta, PortStatus
-from collector.http import json_bytes
-from collector.locate import status_document
-from collector.ui_api import links_document, links_json
+from collector.http.access import json_bytes
+from collector.http.fabric import status_document
+from collector.http.ui import links_document, links_json
 from topology import TopologyIndex, parse_topology
 from topology.index import ROLES
 
@@ -205,7 +205,7 @@ def _check(aggregator: Aggregator, now: float) -> None:
 @pytest.mark.parametrize(("seed", "per_port"), [(s, s % 2 == 0) for s in range(1, 9)])
 def test_incremental_tallies_match_a_recount(seed: int, per_port: bool) -> None:
     rng = random.Random(seed)
-    aggregator = Aggregator(per_port=per_port, status_timeout=30.0)
+    aggregator = Aggregator(AggregatorSettings(per_port=per_port, status_timeout=30.0))
     aggregator.agents.update({(a, 0): AgentStatus("", 0.0, 0, None, None) for a in AGENTS})
     version = 1
     aggregator.set_topology(_random_index(rng, version))

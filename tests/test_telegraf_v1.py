@@ -1,4 +1,4 @@
-"""collector.telegraf_v1 against hand-written exposition text.
+"""collector.influx.telegraf_v1 against hand-written exposition text.
 
 Every expected point is written out by hand from the rules of Telegraf's ``metric_version = 1``
 parser (measurement = family name, labels as tags plus ``url``/``host``, field by type, bucket and
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector import telegraf_v1
-from collector.telegraf_v1 import (
+from collector.influx import telegraf_v1
+from collector.influx.telegraf_v1 import (
     ExpositionError,
     Point,
     go_float_name,

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from collector.topology_check_cli import run_topology_check
+from collector.cli.topology_check import run_topology_check
 from decoders.encode import encode_datagram
 from decoders.records import CounterSample, Datagram, DataSource, HostDescription, PortName
 from simulator.fabric import FabricSpec, build_fabric, topology_json

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from collector.cli import main
+from collector.cli.main import main
 from simulator.fabric import FabricSpec, build_fabric, write_topology
 from tests.e2e_support import ROOT, env, simulate
 from topology import load_topology, parse_topology

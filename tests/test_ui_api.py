@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from collector.aggregate import Aggregator
-from collector.pipeline import Pipeline, header_agent
-from collector.state import FabricState
-from collector.ui_api import agents_document, content_type_of, static_file
+from collector.aggregate.aggregator import Aggregator
+from collector.http.ui import agents_document, content_type_of, static_file
+from collector.receive.pipeline import Pipeline, header_agent
+from collector.receive.state import FabricState
 from decoders import DecodeError, decode_datagram
 from decoders.records import Sample
 from tests.e2e_support import Served, start_serve

@@ -92,3 +92,11 @@ class TopologyIndex:
     def mapped_port_count(self) -> int:
         """Ports with an explicit (agent, ifIndex) in the ``nodes`` block."""
         return len(self._explicit)
+
+
+def build_index(topology: Topology | None, version: int) -> TopologyIndex | None:
+    """The index of ``topology`` at ``version``; None without a topology (every port unmapped).
+
+    The one place the collector turns a topology it installs into an index, so the receivers
+    and the aggregator always agree on what a version means."""
+    return TopologyIndex(topology, version) if topology is not None else None

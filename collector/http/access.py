@@ -1,0 +1,83 @@
+"""What the HTTP resources read, as Protocols, and how they answer JSON.
+
+The routes depend on these shapes, not on the classes behind them: ``AggregatorView`` is what
+``collector.aggregate.aggregator.Aggregator`` offers the faces, ``TopologyAccess`` what the
+serve room's topology holder offers, ``CompatAccess`` what ``collector.compat.face.CompatFace``
+offers. Tests hand the routes small stand-ins of the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from collector.aggregate.fabric_view import FabricView
+    from collector.delta import AgentStatus, Labels, PortStatus
+    from topology.index import TopologyIndex
+
+
+class AggregatorView(Protocol):
+    """What the routes read from the aggregator: topology, statuses, counters and rates."""
+
+    @property
+    def index(self) -> TopologyIndex | None:
+        """The topology in use."""
+
+    @property
+    def agents(self) -> Mapping[tuple[str, int], AgentStatus]:
+        """Latest agent statuses."""
+
+    @property
+    def ports(self) -> Mapping[tuple[str, int], PortStatus]:
+        """Latest port statuses."""
+
+    @property
+    def view(self) -> FabricView:
+        """Locate table, drop log, flow activity."""
+
+    @property
+    def counters(self) -> Mapping[str, Mapping[Labels, float]]:
+        """Cumulative counters by family."""
+
+    def rates(self, family: str) -> Mapping[Labels, float]:
+        """Smoothed per-second rates of one family by labels."""
+
+
+class TopologyAccess(Protocol):
+    """What the routes need from the topology holder."""
+
+    def current_json(self) -> dict[str, Any] | None:
+        """The topology in sFlow-RT GET form, or None."""
+
+    def replace_json(self, body: bytes) -> int:
+        """Validate and install a topology; returns its version, raises ``TopologyError``."""
+
+
+class CompatAccess(Protocol):
+    """What the routes need from the compatible face."""
+
+    def prometheus(self) -> bytes:
+        """The ai-metrics Prometheus text."""
+
+    def points(self) -> dict[str, Any]:
+        """The latest ``points``."""
+
+    def period(self) -> dict[str, Any]:
+        """The period detector's state."""
+
+    def trend(self, after: int | None = None) -> dict[str, Any]:
+        """The 1-second trend, after ``after`` ms when given."""
+
+
+def json_bytes(document: object) -> bytes:
+    """Compact JSON encoding used by every handler."""
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def json_response(document: object) -> web.Response:
+    """A 200 ``application/json`` response of ``document``, compactly encoded."""
+    return web.Response(body=json_bytes(document), content_type="application/json")

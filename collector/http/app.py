@@ -1,0 +1,55 @@
+"""The aiohttp application: one place that mounts every HTTP resource of ``fabricscope serve``.
+
+=============================  ==============  ============================================
+resource                       module          paths
+=============================  ==============  ============================================
+native scrape, health          ``native``      ``/metrics``, ``/healthz``
+topology document              ``topology``    ``/topology/json`` (and the topology app's)
+compatible face                ``ai_metrics``  ``/app/ai-metrics/scripts/metrics.js/…``
+status, locate, drops          ``fabric``      ``/topology/status/json``, ``/locate/json``,
+                                               ``/drops/json`` (and the topology app's)
+web UI, agents, links          ``ui``          ``/``, ``/static/…``, ``/agents/json``,
+                                               ``/links/json``
+port facts                     ``ports``       ``/ports/json``
+=============================  ==============  ============================================
+
+Handlers only read what they are given (``collector.http.access``); none decodes sFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from collector.http.access import AggregatorView, CompatAccess, TopologyAccess
+from collector.http.ai_metrics import add_ai_metrics_routes
+from collector.http.fabric import add_fabric_routes
+from collector.http.native import add_native_routes
+from collector.http.ports import add_ports_routes
+from collector.http.topology import add_topology_routes
+from collector.http.ui import add_ui_routes
+from topology.model import MAX_TOPOLOGY_BYTES
+
+
+def create_app(
+    *,
+    render_metrics: Callable[[], bytes],
+    topology: TopologyAccess,
+    compat: CompatAccess | None = None,
+    aggregator: AggregatorView | None = None,
+    static_dir: Path | None = None,
+) -> web.Application:
+    """The application: native and topology routes always, the compatible face's when given,
+    the aggregator's resources (status, locate, drops, UI, ports) when given."""
+    app = web.Application(client_max_size=MAX_TOPOLOGY_BYTES)
+    add_native_routes(app, render_metrics)
+    add_topology_routes(app, topology)
+    if compat is not None:
+        add_ai_metrics_routes(app, compat)
+    if aggregator is not None:
+        add_fabric_routes(app, aggregator)
+        add_ui_routes(app, aggregator, static_dir)
+        add_ports_routes(app, aggregator)
+    return app

@@ -1,0 +1,127 @@
+"""Receivers: one socket + state + pipeline + receive loop, run as a thread or a worker process.
+
+A receiver drains its state every tick and hands the ``Delta`` to ``emit``; control messages
+(topology swaps, stop) arrive on a ``multiprocessing`` connection in both modes, so a topology is
+always swapped on the receiving thread itself, between two datagrams.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from collector.delta import Delta
+from collector.receive.listener import ReceiveLoop, kernel_drops
+from collector.receive.pipeline import Pipeline, choose_decoder
+from collector.receive.state import FabricState, StateSettings
+from topology.index import build_index
+from topology.model import Topology
+from topology.resolver import PortResolver
+
+log = logging.getLogger(__name__)
+
+MSG_TOPOLOGY = "topology"
+MSG_STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    """What one receiver needs: its state's tunables, the tick, the decoder and the log level
+    (plain data: it is handed to a spawned worker process)."""
+
+    state: StateSettings = field(default_factory=StateSettings)
+    tick_seconds: float = 1.0
+    decoder: str = "auto"  # auto | full | fast (``choose_decoder``)
+    log_level: str = "info"
+
+
+class Receiver:
+    """Everything one receiving thread or process owns."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        settings: ReceiverSettings,
+        topology: Topology | None,
+        topology_version: int,
+        control: Connection,
+        emit: Callable[[Delta], None],
+        rcvbuf_granted: int,
+    ) -> None:
+        index = build_index(topology, topology_version)
+        self.resolver = PortResolver(index, max_agents=settings.state.max_agents * 2)
+        self.state = FabricState(self.resolver, settings.state)
+        self.pipeline = Pipeline(self.state, fast=choose_decoder(settings.decoder))
+        self.control = control
+        self.emit = emit
+        self.sock = sock
+        self.rcvbuf_granted = rcvbuf_granted
+        self._kernel_drops = kernel_drops(sock) or 0
+        self.loop = ReceiveLoop(
+            sock,
+            self.pipeline.handler,
+            self.tick,
+            tick_seconds=settings.tick_seconds,
+            control_fd=control.fileno(),
+            on_control=self.on_control,
+        )
+
+    def on_control(self) -> bool:
+        """Handle one control message; False ends the loop."""
+        try:
+            message: Any = self.control.recv()
+        except (EOFError, OSError):
+            return False  # the parent is gone
+        if message[0] == MSG_STOP:
+            return False
+        if message[0] == MSG_TOPOLOGY:
+            self.resolver.set_index(build_index(message[1], message[2]))
+        return True
+
+    def tick(self, now: float) -> None:
+        """Expire, read kernel drops, drain and hand over the delta."""
+        self.state.expire(now)
+        drops = kernel_drops(self.sock)
+        if drops is not None and drops > self._kernel_drops:
+            self.state.count("kernel_receive_drops", (), drops - self._kernel_drops)
+            self._kernel_drops = drops
+        delta = self.state.drain(now)
+        delta.gauges["receive_buffer_bytes"] = float(self.rcvbuf_granted)
+        self.emit(delta)
+
+    def run(self) -> None:
+        """Receive until stopped."""
+        self.loop.run()
+
+
+def worker_main(
+    worker_id: int,
+    sock: socket.socket,
+    settings: ReceiverSettings,
+    topology: Topology | None,
+    topology_version: int,
+    control: Connection,
+    deltas: Connection,
+    rcvbuf_granted: int,
+) -> None:
+    """Body of a worker process (``--workers N``)."""
+    # The parent coordinates shutdown: Ctrl-C reaches every process of the group, only the
+    # parent acts on it; SIGTERM sent to a worker alone still ends it cleanly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=settings.log_level.upper(), format=f"worker {worker_id}: %(message)s")
+
+    def emit(delta: Delta) -> None:
+        try:
+            deltas.send(delta)
+        except (BrokenPipeError, OSError):
+            receiver.loop.stop()
+
+    receiver = Receiver(sock, settings, topology, topology_version, control, emit, rcvbuf_granted)
+    signal.signal(signal.SIGTERM, lambda *_: receiver.loop.stop())
+    receiver.run()
+    deltas.close()

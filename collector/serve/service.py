@@ -1,0 +1,286 @@
+"""Wiring of ``fabricscope serve``: sockets, receivers, aggregator, HTTP, signals, shutdown.
+
+``--workers 1``: one process; the receive loop runs in a thread, the event loop (uvloop when
+installed) serves HTTP and owns the aggregator. ``--workers N``: N spawned processes each own an
+SO_REUSEPORT socket (the kernel pins an agent to one of them) and send additive deltas over a
+pipe every tick; this process merges them and serves HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from aiohttp import web
+
+from collector.aggregate.aggregator import Aggregator
+from collector.compat.face import CompatFace
+from collector.delta import Delta
+from collector.http.app import create_app
+from collector.influx.push import AggregatorHealth, pusher_for
+from collector.prometheus.registry import build_registry, render
+from collector.receive.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
+from collector.receive.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
+from collector.serve.settings import ServeParts, Settings, serve_parts
+from collector.serve.topology_holder import TopologyHolder
+from topology.index import build_index
+from topology.model import Topology, TopologyError, load_topology
+
+log = logging.getLogger("fabricscope")
+
+STOP_TIMEOUT = 10.0
+
+
+class Service:
+    """One running collector: wires the components ``parts`` describes, owns their tasks."""
+
+    def __init__(self, parts: ServeParts) -> None:
+        self.parts = parts
+        self.aggregator = Aggregator(parts.aggregator)
+        self.compat = CompatFace(parts.compat)
+        self.topology = TopologyHolder(self.topology_changed, self._count_reload)
+        self.registry = build_registry(self.aggregator.snapshot, per_port=parts.per_port_metrics)
+        self._controls: list[Connection] = []
+        self._threads: list[threading.Thread] = []
+        self._processes: list[BaseProcess] = []
+        self._delta_conns: list[Connection] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self.sflow_port = 0
+        self.http_port = 0
+
+    # -----------------------------------------------------------------------------------------
+
+    def aggregator_count(self, family: str, labels: tuple[str, ...]) -> None:
+        """Count a collector-level event (topology reloads)."""
+        delta = Delta()
+        delta.add_counter(family, labels, 1.0)
+        self.aggregator.merge(delta, receiver=-1)
+
+    def _count_reload(self, outcome: str) -> None:
+        self.aggregator_count("topology_reloads", (outcome,))
+
+    def topology_changed(self, topology: Topology | None, version: int) -> None:
+        """Broadcast a new topology to the receivers and the aggregator."""
+        self.aggregator.set_topology(build_index(topology, version))
+        for control in self._controls:
+            with contextlib.suppress(OSError):
+                control.send((MSG_TOPOLOGY, topology, version))
+
+    def reload_topology_file(self) -> None:
+        """SIGHUP: reload the topology file; on error keep the old one."""
+        path = self.parts.topology_file
+        if path is None:
+            log.warning("SIGHUP: no --topology file to reload")
+            return
+        try:
+            version = self.topology.reload(lambda: load_topology(path))
+        except TopologyError as exc:
+            log.error("topology reload refused, keeping version %d: %s", self.topology.version, exc)
+            return
+        log.info("topology reloaded from %s: version %d", path, version)
+
+    # -----------------------------------------------------------------------------------------
+
+    def _open_sockets(self) -> list[OpenedSocket]:
+        count = self.parts.workers
+        bind = self.parts.sflow_bind
+        rcvbuf = self.parts.rcvbuf_bytes
+        first = open_sflow_socket(bind, rcvbuf, reuseport=count > 1)
+        opened = [first]
+        port = first.sock.getsockname()[1]
+        for _ in range(count - 1):
+            same = type(bind)(bind.host, port)
+            opened.append(open_sflow_socket(same, rcvbuf, reuseport=True))
+        warning = rcvbuf_warning(first)
+        if warning:
+            log.warning(warning)
+        self.sflow_port = port
+        return opened
+
+    def _start_receivers(self, sockets: list[OpenedSocket]) -> None:
+        loop = self._loop
+        assert loop is not None
+        topology, version = self.topology.topology, self.topology.version
+        settings = self.parts.receiver
+        if len(sockets) == 1:
+            parent_end, child_end = multiprocessing.Pipe()
+
+            def emit(delta: Delta) -> None:
+                loop.call_soon_threadsafe(self.aggregator.merge, delta, 0)
+
+            receiver = Receiver(
+                sockets[0].sock,
+                settings,
+                topology,
+                version,
+                child_end,
+                emit,
+                sockets[0].rcvbuf_granted,
+            )
+            thread = threading.Thread(target=receiver.run, name="sflow-receiver", daemon=True)
+            thread.start()
+            self._controls.append(parent_end)
+            self._threads.append(thread)
+            return
+        context = multiprocessing.get_context("spawn")
+        for worker_id, opened in enumerate(sockets):
+            control_parent, control_child = context.Pipe()
+            delta_parent, delta_child = context.Pipe(duplex=False)
+            process = context.Process(
+                target=worker_main,
+                name=f"fabricscope-worker-{worker_id}",
+                args=(
+                    worker_id,
+                    opened.sock,
+                    settings,
+                    topology,
+                    version,
+                    control_child,
+                    delta_child,
+                    opened.rcvbuf_granted,
+                ),
+                daemon=True,
+            )
+            process.start()
+            control_child.close()
+            delta_child.close()
+            opened.sock.close()  # the worker has its own copy
+            self._controls.append(control_parent)
+            self._processes.append(process)
+            self._delta_conns.append(delta_parent)
+            loop.add_reader(delta_parent.fileno(), self._on_delta, worker_id, delta_parent)
+
+    def _on_delta(self, worker_id: int, conn: Connection) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            delta = conn.recv()
+        except (EOFError, OSError):
+            loop.remove_reader(conn.fileno())
+            self.aggregator.forget_receiver(worker_id)
+            if not self._stop.is_set():
+                log.error("worker %d stopped unexpectedly", worker_id)
+            return
+        self.aggregator.merge(delta, worker_id)
+
+    async def _ticker(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        while not self._stop.is_set():
+            now = time.time()
+            self.aggregator.tick(now)
+            self.compat.update(now, self.aggregator.compat_snapshot())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.parts.receiver.tick_seconds)
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown (signal handlers call this)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Start everything, serve until SIGTERM/SIGINT, shut down gracefully."""
+        self._loop = loop = asyncio.get_running_loop()
+        if self.parts.topology_file is not None:
+            self.topology.install(load_topology(self.parts.topology_file))
+        else:
+            self.aggregator.set_topology(None)
+            log.warning(
+                "no --topology: ports cannot be classified edge/core; traffic is exported "
+                'with role="unmapped" and bytes entering the fabric stay 0'
+            )
+        self.aggregator.set_gauge("workers", float(self.parts.workers))
+        sockets = self._open_sockets()
+        app = create_app(
+            render_metrics=lambda: render(self.registry),
+            topology=self.topology,
+            compat=self.compat,
+            aggregator=self.aggregator,
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        http = self.parts.http_bind
+        site = web.TCPSite(runner, http.host, http.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            for s in sockets:
+                s.sock.close()
+            await runner.cleanup()
+            raise
+        self.http_port = _bound_port(runner)
+        self._start_receivers(sockets)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_topology_file)
+        log.info(
+            "listening: sflow udp %s port %d, http %s port %d, workers %d",
+            self.parts.sflow_bind.host,
+            self.sflow_port,
+            http.host,
+            self.http_port,
+            self.parts.workers,
+        )
+        ticker = asyncio.create_task(self._ticker())
+        pusher = pusher_for(
+            self.parts.influx,
+            lambda: (render(self.registry), self.compat.prometheus()),
+            AggregatorHealth(self.aggregator),
+        )
+        pushing = asyncio.create_task(pusher.run(self._stop)) if pusher else None
+        await self._stop.wait()
+        log.info("shutting down")
+        if pushing is not None:  # unsent points are given up; a request in flight is abandoned
+            pushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pushing
+        await self._shutdown()
+        await ticker
+        await runner.cleanup()
+        return 0
+
+    async def _shutdown(self) -> None:
+        for control in self._controls:
+            with contextlib.suppress(OSError):
+                control.send((MSG_STOP,))
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, STOP_TIMEOUT)
+        for process in self._processes:
+            await asyncio.to_thread(process.join, STOP_TIMEOUT)
+            if process.is_alive():
+                process.terminate()
+        # Final deltas sent by the workers before they exited.
+        for worker_id, conn in enumerate(self._delta_conns):
+            try:
+                while conn.poll(0):
+                    self.aggregator.merge(conn.recv(), worker_id)
+            except (EOFError, OSError):
+                pass
+        await asyncio.sleep(0)  # let a thread's last call_soon_threadsafe merge run
+        self.aggregator.tick(time.time())
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return 0
+
+
+def run_service(settings: Settings) -> int:
+    """Run ``serve`` to completion on uvloop when available."""
+    service = Service(serve_parts(settings))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        log.info("uvloop not installed: using the default asyncio loop")
+    return asyncio.run(service.run())

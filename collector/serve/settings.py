@@ -1,0 +1,279 @@
+"""``fabricscope serve`` settings: one pydantic model fed by defaults, a TOML file, env, flags.
+
+The only module that reads ``Settings``: ``serve_parts`` narrows it, once, into each
+component's own small settings (``ReceiverSettings``, ``AggregatorSettings``, …).
+
+Precedence, lowest first: defaults < config file (``--config``, TOML, keys = field names) <
+environment (``FABRICSCOPE_<FIELD>``, e.g. ``FABRICSCOPE_SFLOW_BIND``) < command-line flags.
+A bad value is reported as one line naming the field and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from collector.aggregate.aggregator import AggregatorSettings
+from collector.aggregate.period import PeriodParams
+from collector.compat.face import CompatSettings
+from collector.influx.target import MIN_BACKOFF, InfluxSettings, PushLimits
+from collector.receive.listener import BindAddress
+from collector.receive.receivers import ReceiverSettings
+from collector.receive.state import StateSettings
+
+ENV_PREFIX = "FABRICSCOPE_"
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; ``str()`` is one line naming it."""
+
+
+def parse_bind(value: object) -> BindAddress:
+    """Parse ``HOST:PORT`` or ``[IPV6]:PORT``; the host must be an IP literal."""
+    if isinstance(value, BindAddress):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected HOST:PORT")
+    text = value.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+    else:
+        host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT (IPv6: [ADDR]:PORT)")
+    port = int(port_text)
+    if port > 65535:
+        raise ValueError(f"port {port} out of range")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.inet_pton(family, host)
+    except OSError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    return BindAddress(host, port)
+
+
+Bind = Annotated[BindAddress, BeforeValidator(parse_bind)]
+
+
+def parse_http_url(value: object) -> str:
+    """An ``http://`` or ``https://`` base URL with a host, without query or fragment; no
+    trailing slash."""
+    if not isinstance(value, str):
+        raise ValueError("expected an http:// or https:// URL")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: no query or fragment expected")
+    return value.strip().rstrip("/")
+
+
+InfluxUrl = Annotated[str, BeforeValidator(parse_http_url)]
+
+
+class Settings(BaseModel):
+    """Every ``serve`` setting with its default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    sflow_bind: Bind = Field(default=BindAddress("0.0.0.0", 6343))
+    http_bind: Bind = Field(default=BindAddress("0.0.0.0", 8008))
+    topology: Path | None = None
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    rcvbuf_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)
+    per_port_metrics: bool = False
+    agent_timeout: float = Field(default=180.0, gt=0)
+    max_agents: int = Field(default=10_000, ge=1)
+    trim_dscp: int = Field(default=11, ge=-1, le=63)
+    smoothing_seconds: float = Field(default=2.0, gt=0)
+    tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    decoder: str = Field(default="auto", pattern="^(auto|full|fast)$")
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
+    # --- the compatible face (sFlow-RT ai-metrics; docs/compat.md)
+    prometheus_prefix: str = Field(default="sflow_", pattern="^([a-zA-Z_:][a-zA-Z0-9_:]*)?$")
+    prometheus_type: bool = False  # add "# TYPE ... gauge" lines (prometheus.type=yes)
+    # spelling of the operations{name} labels: Linux ib_pack.h or the IBTA opcode table
+    operation_names: str = Field(default="linux", pattern="^(linux|ibta)$")
+    # period detection (ai.flow.fast, ai.threshold.t, ai.load.*, ai.period.*)
+    period_flow_fast: float = Field(default=0.1, gt=0, le=10)
+    period_threshold_t: float = Field(default=0.2, ge=0, le=10)
+    period_load_window: int = Field(default=20, ge=1, le=3600)
+    period_load_sensitivity: float = Field(default=2.0, gt=0)
+    period_load_repeat: int = Field(default=2, ge=1, le=100)
+    period_window: int = Field(default=20, ge=1, le=10_000)
+    period_sensitivity: float = Field(default=2.0, gt=0)
+    period_repeat: int = Field(default=2, ge=1, le=100)
+    period_misses: float = Field(default=4.0, gt=0)
+    period_stale: float = Field(default=10.0, gt=0)
+    period_cv: float = Field(default=0.5, gt=0)
+    # which estimate sflow_ai_period reports: the reference's, or ours (collector/period.py)
+    period_method: str = Field(default="compatible", pattern="^(compatible|fine)$")
+    # direct push to InfluxDB v2 (docs/influxdb-push.md); the token comes from the environment
+    influx_url: InfluxUrl | None = None
+    influx_org: str | None = Field(default=None, min_length=1)
+    influx_bucket: str | None = Field(default=None, min_length=1)
+    influx_interval: float = Field(default=10.0, ge=0.05, le=3600)
+    influx_precision: str = Field(default="ms", pattern="^(s|ms|us|ns)$")
+    influx_batch_points: int = Field(default=5000, ge=1, le=1_000_000)
+    influx_buffer_points: int = Field(default=100_000, ge=1)
+    influx_buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    influx_max_backoff: float = Field(default=60.0, gt=0, le=3600)
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def period_params(settings: Settings) -> PeriodParams:
+    """The period detector's parameters from the settings."""
+    return PeriodParams(
+        flow_fast=settings.period_flow_fast,
+        threshold_t=settings.period_threshold_t,
+        load_window=settings.period_load_window,
+        load_sensitivity=settings.period_load_sensitivity,
+        load_repeat=settings.period_load_repeat,
+        period_window=settings.period_window,
+        period_sensitivity=settings.period_sensitivity,
+        period_repeat=settings.period_repeat,
+        misses=settings.period_misses,
+        stale=settings.period_stale,
+        cv=settings.period_cv,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServeParts:
+    """``Settings`` narrowed to each component of ``serve``: what the service wires."""
+
+    sflow_bind: BindAddress
+    http_bind: BindAddress
+    workers: int
+    rcvbuf_bytes: int
+    topology_file: Path | None
+    per_port_metrics: bool
+    receiver: ReceiverSettings
+    aggregator: AggregatorSettings
+    compat: CompatSettings
+    influx: InfluxSettings | None
+
+
+def serve_parts(settings: Settings) -> ServeParts:
+    """The one place ``Settings`` is narrowed into the components' own settings."""
+    influx = None
+    if settings.influx_url and settings.influx_org and settings.influx_bucket:
+        influx = InfluxSettings(
+            settings.influx_url,
+            settings.influx_org,
+            settings.influx_bucket,
+            settings.influx_precision,
+            PushLimits(
+                interval=settings.influx_interval,
+                batch_points=settings.influx_batch_points,
+                buffer_points=settings.influx_buffer_points,
+                buffer_bytes=settings.influx_buffer_bytes,
+                min_backoff=min(MIN_BACKOFF, settings.influx_max_backoff),
+                max_backoff=settings.influx_max_backoff,
+            ),
+        )
+    return ServeParts(
+        sflow_bind=settings.sflow_bind,
+        http_bind=settings.http_bind,
+        workers=settings.workers,
+        rcvbuf_bytes=settings.rcvbuf_bytes,
+        topology_file=settings.topology,
+        per_port_metrics=settings.per_port_metrics,
+        receiver=ReceiverSettings(
+            state=StateSettings(
+                agent_timeout=settings.agent_timeout,
+                max_agents=settings.max_agents,
+                trim_dscp=settings.trim_dscp,
+                per_port=settings.per_port_metrics,
+            ),
+            tick_seconds=settings.tick_seconds,
+            decoder=settings.decoder,
+            log_level=settings.log_level,
+        ),
+        aggregator=AggregatorSettings(
+            smoothing_seconds=settings.smoothing_seconds,
+            status_timeout=settings.agent_timeout,
+            per_port=settings.per_port_metrics,
+            period=period_params(settings),
+        ),
+        compat=CompatSettings(
+            prefix=settings.prometheus_prefix,
+            types=settings.prometheus_type,
+            operation_names=settings.operation_names,
+            period_method=settings.period_method,
+        ),
+        influx=influx,
+    )
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a setting."""
+    return "--" + field.replace("_", "-")
+
+
+def env_of(field: str) -> str:
+    """The environment variable of a setting."""
+    return ENV_PREFIX + field.upper()
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {f: env[env_of(f)] for f in FIELDS if env_of(f) in env}
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    for key in data:
+        if key not in FIELDS:
+            raise SettingsError(f"config file {path}: unknown setting {key!r}")
+    return data
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Merge the sources and validate; raises ``SettingsError`` with a one-line message."""
+    env = os.environ if env is None else env
+    origin: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    if config_file is None and env.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(env[ENV_PREFIX + "CONFIG"])
+    if config_file is not None:
+        for key, value in _from_file(config_file).items():
+            values[key], origin[key] = value, f"config file {config_file}"
+    for key, value in _from_env(env).items():
+        values[key], origin[key] = value, env_of(key)
+    for key, value in flags.items():
+        if value is not None and key in FIELDS:
+            values[key], origin[key] = value, flag_of(key)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = origin.get(field, "default")
+        raise SettingsError(f"invalid {field} (from {where}): {message}") from None
+    if settings.influx_url is not None:
+        for needed in ("influx_org", "influx_bucket"):
+            if getattr(settings, needed) is None:
+                where = origin["influx_url"]
+                raise SettingsError(f"missing {needed}: influx_url (from {where}) needs it")
+    return settings
