@@ -1,7 +1,7 @@
 """The native metric families: name, type, labels, help — one table shared by state and exposition.
 
 State and the aggregator key their numbers by these family names (without the ``fabricscope_``
-prefix and, for counters, without ``_total``); ``collector.metrics`` renders them; the tests hold
+prefix and, for counters, without ``_total``); ``collector.prometheus`` renders them; the tests hold
 ``docs/metrics.md`` to this table.
 """
 
@@ -207,7 +207,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
         (),
         "Discard notifications the agents could not send (the samples' drops field).",
     ),
-    # --- period detection (collector.period; method "compatible" = ai-metrics' algorithm,
+    # --- period detection (collector.aggregate.period; method "compatible" = ai-metrics' algorithm,
     # "fine" = raw 100 ms buckets with interpolated crossings)
     Family(
         "period_seconds",
@@ -469,7 +469,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
     Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
     Family("topology_nodes", GAUGE, (), "Nodes in the topology."),
     Family("topology_reloads", COUNTER, ("result",), "Topology loads, by result (ok, error)."),
-    # --- direct InfluxDB push (collector.influx_push; only with --influx-url)
+    # --- direct InfluxDB push (collector.influx.push; only with --influx-url)
     Family(
         "influx_points_generated",
         COUNTER,

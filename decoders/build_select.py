@@ -1,10 +1,9 @@
 """Choose between a compiled build and its plain-Python source (one source, two builds).
 
-``decoders/fastpath.py`` and ``collector/_accounting.py`` are written in Cython's pure-Python
-mode; ``setup.py`` compiles each under another module name. At import the compiled build is used
-unless ``FABRICSCOPE_PURE`` is set or the build is older than its source (an editable checkout
-edited since the last ``pip install -e .``), in which case the plain module runs.
-"""
+``decoders/fastpath.py`` and ``collector/receive/_accounting.py`` are written in Cython's
+pure-Python mode; ``setup.py`` compiles each under another module name. At import the compiled build
+is used unless ``FABRICSCOPE_PURE`` is set or the build is older than its source (an editable
+checkout edited since the last ``pip install -e .``), in which case the plain module runs."""
 
 from __future__ import annotations
 

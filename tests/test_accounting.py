@@ -1,5 +1,6 @@
-"""Flow accounting (``collector._accounting``, plain and compiled): the same deltas as the full
-decoder, whatever the settings, topology swaps and learned names; role cache invalidation."""
+"""Flow accounting (``collector.receive._accounting``, plain and compiled): the same deltas as
+the full decoder, whatever the settings, topology swaps and learned names; role cache invalidation.
+"""
 
 from __future__ import annotations
 

@@ -327,7 +327,7 @@ def test_period_json_shape() -> None:
 
 def test_period_method_chooses_the_exported_estimate() -> None:
     # 0.3 s cycles (0.15 s on, 0.15 s off): below the compatible method's 0.2 s re-arm, so only
-    # the fine estimate resolves them (collector/period.py)
+    # the fine estimate resolves them (collector/aggregate/period.py)
     detector = PeriodDetector(period_params(load_settings({"period_load_window": "5"}, env={})))
     for step in range(400):
         t = step / 10

@@ -1,13 +1,12 @@
 """The dashboards read only what we export.
 
-A real ``fabricscope serve`` fed by ``fabricscope simulate`` (a small oversubscribed fabric, so
-that congestion, drops and every AI-metrics family have series) is scraped on ``/metrics`` and on
-the sFlow-RT compatible path. The InfluxDB template's Flux queries are checked against the points
-Telegraf's ``metric_version = 1`` makes of those scrapes (``collector.telegraf_v1``); the Grafana
-dashboard's PromQL against the scraped series and labels, and evaluated by a real Prometheus that
-scraped both faces meanwhile (each expression over families with series must return data). Both
-checkers are shown to catch a query naming something we do not export.
-"""
+A real ``fabricscope serve`` fed by ``fabricscope simulate`` (a small oversubscribed fabric, so that
+congestion, drops and every AI-metrics family have series) is scraped on ``/metrics`` and on the
+sFlow-RT compatible path. The InfluxDB template's Flux queries are checked against the points
+Telegraf's ``metric_version = 1`` makes of those scrapes (``collector.influx.telegraf_v1``); the
+Grafana dashboard's PromQL against the scraped series and labels, and evaluated by a real Prometheus
+that scraped both faces meanwhile (each expression over families with series must return data). Both
+checkers are shown to catch a query naming something we do not export."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hand-written exposition (collector.exposition) against client_python's rendering."""
+"""The hand-written exposition (collector.prometheus.text) against client_python's rendering."""
 
 from __future__ import annotations
 

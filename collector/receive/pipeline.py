@@ -1,9 +1,9 @@
 """decode → state.apply: the one place ``DecodeError`` is caught, counted and (rarely) logged.
 
 ``Pipeline`` is the seam between the receive loop and the decoders: ``handle(data, now)`` takes
-one datagram's bytes. The full decoder (``decode_datagram``) is used today; the compiled fast
-path (``decoders.fast``: flow samples scanned into int64 rows, other samples decoded one by one)
-sits behind the same method; ``choose_decoder`` picks it when the compiled build is present.
+one datagram's bytes, through the full decoder (``decode_datagram``) or the fast path
+(``decoders.fast``: flow samples scanned into int64 rows, other samples decoded one by one);
+``choose_decoder`` picks the fast path when its compiled build is present.
 """
 
 from __future__ import annotations
@@ -53,17 +53,12 @@ class Pipeline:
         try:
             datagram = self._decode(bytes(data))
         except DecodeError as exc:
-            self.state.count("datagrams")
-            self._decode_error(data, exc)
-            self._log(now, "bad datagram skipped: %s", exc)
+            self._rejected(data, now, exc)
             return
         try:
             self.state.apply(datagram, now)
         except Exception:  # a bug: keep receiving, count it, show the traceback (rate-limited)
-            self.state.count("internal_errors")
-            if now - self._last_log >= LOG_INTERVAL:
-                self._last_log = now
-                log.exception("internal error while applying a datagram")
+            self._internal_error(now)
 
     def _handle_fast(self, data: bytes | memoryview, now: float) -> None:
         rows = self._rows
@@ -72,20 +67,27 @@ class Pipeline:
         try:
             fast_decoder.scan_datagram(data, rows)
         except DecodeError as exc:
-            self.state.count("datagrams")
-            self._decode_error(data, exc)
-            self._log(now, "bad datagram skipped: %s", exc)
+            self._rejected(data, now, exc)
             return
         try:
             self.state.apply_rows(rows, data, now)
         except DecodeError as exc:  # a counter/drop sample the scan located but cannot decode
             self._decode_error(data, exc)
             self._log(now, "bad sample skipped: %s", exc)
-        except Exception:
-            self.state.count("internal_errors")
-            if now - self._last_log >= LOG_INTERVAL:
-                self._last_log = now
-                log.exception("internal error while applying a datagram")
+        except Exception:  # a bug: keep receiving, count it, show the traceback (rate-limited)
+            self._internal_error(now)
+
+    def _rejected(self, data: bytes | memoryview, now: float, exc: DecodeError) -> None:
+        """A datagram whose framing the decoder refused: counted as received and as an error."""
+        self.state.count("datagrams")
+        self._decode_error(data, exc)
+        self._log(now, "bad datagram skipped: %s", exc)
+
+    def _internal_error(self, now: float) -> None:
+        self.state.count("internal_errors")
+        if now - self._last_log >= LOG_INTERVAL:
+            self._last_log = now
+            log.exception("internal error while applying a datagram")
 
     def _decode_error(self, data: bytes | memoryview, exc: DecodeError) -> None:
         """Count a rejected datagram, and against its agent when its header names one."""

@@ -288,15 +288,19 @@ class FabricState:
                 if type(sample) is FlowSample:
                     _note_sampling_rate(track, sample.sampling_rate)
         for sample in datagram.samples:
-            kind = type(sample)
-            if kind is FlowSample:
-                self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            elif kind is CounterSample:
-                self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            elif kind is DropSample:
-                self._drop_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            else:
-                self._raw_sample(sample)  # type: ignore[arg-type]
+            self._sample(track, agent, sample, now)
+
+    def _sample(self, track: AgentTrack | None, agent: str, sample: object, now: float) -> None:
+        """One decoded sample of either path, by its kind."""
+        kind = type(sample)
+        if kind is FlowSample:
+            self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
+        elif kind is CounterSample:
+            self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
+        elif kind is DropSample:
+            self._drop_sample(track, agent, sample, now)  # type: ignore[arg-type]
+        else:
+            self._raw_sample(sample)  # type: ignore[arg-type]
 
     def _track(
         self, agent: str, sub_agent: int, sequence: int, uptime_ms: int, now: float
@@ -528,9 +532,9 @@ class FabricState:
     def apply_rows(self, rows: Any, data: bytes | memoryview, now: float) -> None:
         """Fold one datagram scanned by ``decoders.fast.scan_datagram`` (a ``FlowRows``) in.
 
-        The flow rows go to the flow accounting (``collector._accounting``: numeric arrays, the
-        state's dicts touched once per drain), which calls back ``row_histograms`` and
-        ``port_ingress`` for what the arrays do not hold.
+        The flow rows go to the flow accounting (``collector.receive._accounting``: numeric
+        arrays, the state's dicts touched once per drain), which calls back ``row_histograms``
+        and ``port_ingress`` for what the arrays do not hold.
         """
         raw = rows.agent_address  # the address bytes alone give the text (4, 16 or 0 bytes)
         agent = self._agent_names.get(raw)
@@ -574,16 +578,7 @@ class FabricState:
             return
         buf = bytes(data)
         for data_format, offset, length, index in rows.others:
-            sample = decode_sample(buf, offset, length, data_format, index)
-            kind = type(sample)
-            if kind is CounterSample:
-                self._counter_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            elif kind is DropSample:
-                self._drop_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            elif kind is FlowSample:
-                self._flow_sample(track, agent, sample, now)  # type: ignore[arg-type]
-            else:
-                self._raw_sample(sample)  # type: ignore[arg-type]
+            self._sample(track, agent, decode_sample(buf, offset, length, data_format, index), now)
 
     def row_histograms(self, values: Any, i: int, agent: str) -> None:
         """Transit delay and queue depth of flow row ``i`` (a hook of the flow accounting)."""

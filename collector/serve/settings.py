@@ -114,7 +114,7 @@ class Settings(BaseModel):
     period_misses: float = Field(default=4.0, gt=0)
     period_stale: float = Field(default=10.0, gt=0)
     period_cv: float = Field(default=0.5, gt=0)
-    # which estimate sflow_ai_period reports: the reference's, or ours (collector/period.py)
+    # which estimate sflow_ai_period reports: the reference's, or ours (aggregate/period.py)
     period_method: str = Field(default="compatible", pattern="^(compatible|fine)$")
     # direct push to InfluxDB v2 (docs/influxdb-push.md); the token comes from the environment
     influx_url: InfluxUrl | None = None
