@@ -1,8 +1,10 @@
 """Additive deltas: what one receiver (thread or worker process) hands the aggregator each tick.
 
 Counters and histogram buckets add; agent and port statuses are latest-wins (the kernel pins an
-agent to one worker, so there is one writer per key). Everything is plain data so a delta pickles
-cheaply across a pipe.
+agent to one worker, so there is one writer per key). Everything is plain data; across a process
+boundary a delta travels in ``collector.delta_codec``'s versioned encoding. A worker whose
+aggregator lags folds the deltas of later ticks into the one still waiting (``Delta.absorb``):
+the aggregator then sees the same totals and latest statuses as if it had merged each.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ PortKey = tuple[str, int]  # (agent address, ifIndex)
 
 
 UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know its port's speed
+# What a worker's coalesced delta keeps at most while its aggregator lags (the aggregator's drop
+# ring holds 10,000 events; a receiver ships at most 2,048 locations a tick).
+MAX_HELD_EVENTS = 10_000
+MAX_HELD_LOCATIONS = 100_000
+MAX_HELD_FLOW_AGENTS = 200_000
 
 
 @dataclass(slots=True)
@@ -102,6 +109,24 @@ class Observations:
     drops_skipped: int = 0
     flow_agents: dict[str, float] = field(default_factory=dict)  # agent → last flow sample
 
+    def absorb(self, later: Observations) -> None:
+        """Fold a later tick's observations in, bounded: drop events beyond
+        ``MAX_HELD_EVENTS`` are counted as skipped, the oldest locations beyond
+        ``MAX_HELD_LOCATIONS`` are left out (a known address is shipped again every 10 s)."""
+        room = max(0, MAX_HELD_EVENTS - len(self.drop_events))
+        self.drop_events.extend(later.drop_events[:room])
+        self.drops_skipped += later.drops_skipped + max(0, len(later.drop_events) - room)
+        self.locations.extend(later.locations)
+        if len(self.locations) > MAX_HELD_LOCATIONS:
+            del self.locations[: len(self.locations) - MAX_HELD_LOCATIONS]
+        flow_agents = self.flow_agents
+        if len(flow_agents) + len(later.flow_agents) <= MAX_HELD_FLOW_AGENTS:
+            flow_agents.update(later.flow_agents)
+        else:  # a flood of spoofed agents: the ones already held get their newer times
+            for agent, seen in later.flow_agents.items():
+                if agent in flow_agents or len(flow_agents) < MAX_HELD_FLOW_AGENTS:
+                    flow_agents[agent] = seen
+
 
 @dataclass(slots=True)
 class Delta:
@@ -124,6 +149,46 @@ class Delta:
         """Add ``value`` to one counter series."""
         series = self.counters.setdefault(family, {})
         series[labels] = series.get(labels, 0.0) + value
+
+    def can_absorb(self, later: Delta) -> bool:
+        """False when ``later`` brings back an agent or port this delta expired: merged into one
+        delta, the expiry (applied after the statuses) would wrongly remove it again."""
+        if self.expired_agents and not set(self.expired_agents).isdisjoint(later.agents):
+            return False
+        return not (self.expired_ports and not set(self.expired_ports).isdisjoint(later.ports))
+
+    def absorb(self, later: Delta) -> None:
+        """Fold the next tick's delta of the same receiver into this one (see ``can_absorb``):
+        counters, histograms, credits, RoCE buckets and drops add; gauges and statuses are the
+        later ones; observations are kept within the bounds one tick has."""
+        for family, series in later.counters.items():
+            mine = self.counters.setdefault(family, {})
+            for labels, value in series.items():
+                mine[labels] = mine.get(labels, 0.0) + value
+        for family, hseries in later.histograms.items():
+            hmine = self.histograms.setdefault(family, {})
+            for labels, hist in hseries.items():
+                current = hmine.get(labels)
+                if current is None:
+                    hmine[labels] = HistogramValue(list(hist.counts), hist.total)
+                else:
+                    current.add(hist)
+        for role, stats in later.credits.items():
+            cmine = self.credits.get(role)
+            if cmine is None:
+                cmine = self.credits[role] = CreditStats()
+            cmine.add(stats)
+        self.gauges.update(later.gauges)
+        self.agents.update(later.agents)
+        self.expired_agents.extend(later.expired_agents)
+        self.ports.update(later.ports)
+        self.expired_ports.extend(later.expired_ports)
+        for bucket, frames in later.roce_buckets.items():
+            self.roce_buckets[bucket] = self.roce_buckets.get(bucket, 0.0) + frames
+        if later.observed is not None:
+            if self.observed is None:
+                self.observed = Observations()
+            self.observed.absorb(later.observed)
 
     def is_empty(self) -> bool:
         """True when the delta carries nothing."""

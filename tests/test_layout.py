@@ -29,7 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_PACKAGES = ("decoders", "topology", "collector", "simulator", "web")
 ROOMS = ("receive", "aggregate", "compat", "prometheus", "http", "influx", "serve", "cli")
-SHARED_VOCABULARY = ("delta", "families", "drop_events", "addresses")
+SHARED_VOCABULARY = ("delta", "delta_codec", "families", "drop_events", "addresses")
 CLIENT_COMMANDS = ("client", "remote", "agents", "topology_check", "exits")
 
 

@@ -101,7 +101,13 @@ class Aggregator:
     # Input
 
     def merge(self, delta: Delta, receiver: int = 0) -> None:
-        """Add one receiver's delta."""
+        """Add one receiver's delta (``receiver`` < 0: a collector-level count)."""
+        if receiver >= 0:
+            handled = delta.counters.get("datagrams", {}).get(())
+            if handled:
+                per_worker = self.counters.setdefault("worker_datagrams", {})
+                worker = (str(receiver),)
+                per_worker[worker] = per_worker.get(worker, 0.0) + handled
         for family, series in delta.counters.items():
             totals = self.counters.get(family)
             if totals is None:

@@ -40,11 +40,12 @@ def create_app(
     compat: CompatAccess | None = None,
     aggregator: AggregatorView | None = None,
     static_dir: Path | None = None,
+    health: Callable[[], list[str]] | None = None,
 ) -> web.Application:
     """The application: native and topology routes always, the compatible face's when given,
     the aggregator's resources (status, locate, drops, UI, ports) when given."""
     app = web.Application(client_max_size=MAX_TOPOLOGY_BYTES)
-    add_native_routes(app, render_metrics)
+    add_native_routes(app, render_metrics, health)
     add_topology_routes(app, topology)
     if compat is not None:
         add_ai_metrics_routes(app, compat)

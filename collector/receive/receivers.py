@@ -8,6 +8,7 @@ always swapped on the receiving thread itself, between two datagrams.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 from collector.delta import Delta
 from collector.receive.listener import ReceiveLoop, kernel_drops
 from collector.receive.pipeline import Pipeline, choose_decoder
+from collector.receive.sender import DeltaSender
 from collector.receive.state import FabricState, StateSettings
 from topology.index import build_index
 from topology.model import Topology
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MSG_TOPOLOGY = "topology"
 MSG_STOP = "stop"
+FINAL_SEND_SECONDS = 2.0  # a stopping worker waits this long for its last delta to be taken
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +118,18 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=settings.log_level.upper(), format=f"worker {worker_id}: %(message)s")
 
+    # The Connection's own framing is not used: raw delta_codec frames on a dup of its fd.
+    sender = DeltaSender(os.dup(deltas.fileno()))
+    deltas.close()
+
     def emit(delta: Delta) -> None:
-        try:
-            deltas.send(delta)
-        except (BrokenPipeError, OSError):
+        if sender.broken:  # the parent is gone
             receiver.loop.stop()
+            return
+        sender.send(delta)
 
     receiver = Receiver(sock, settings, topology, topology_version, control, emit, rcvbuf_granted)
     signal.signal(signal.SIGTERM, lambda *_: receiver.loop.stop())
     receiver.run()
-    deltas.close()
+    if not sender.close(FINAL_SEND_SECONDS):
+        log.warning("the last delta could not be sent")

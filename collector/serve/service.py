@@ -3,7 +3,9 @@
 ``--workers 1``: one process; the receive loop runs in a thread, the event loop (uvloop when
 installed) serves HTTP and owns the aggregator. ``--workers N``: N spawned processes each own an
 SO_REUSEPORT socket (the kernel pins an agent to one of them) and send additive deltas over a
-pipe every tick; this process merges them and serves HTTP.
+pipe every tick; this process merges them, supervises them (``collector.serve.workers``) and
+serves HTTP. ``/healthz`` answers 503 with the reasons while the collector is degraded: a
+receiver not delivering, or the kernel dropping datagrams.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import signal
-import threading
 import time
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from collections import deque
 
 from aiohttp import web
 
@@ -27,15 +26,16 @@ from collector.http.app import create_app
 from collector.influx.push import AggregatorHealth, pusher_for
 from collector.prometheus.registry import build_registry, render
 from collector.receive.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
-from collector.receive.receivers import MSG_STOP, MSG_TOPOLOGY, Receiver, worker_main
 from collector.serve.settings import ServeParts, Settings, serve_parts
 from collector.serve.topology_holder import TopologyHolder
+from collector.serve.workers import Receivers
 from topology.index import build_index
 from topology.model import Topology, TopologyError, load_topology
 
 log = logging.getLogger("fabricscope")
 
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 3.0  # receivers get this long to hand over their last delta; then killed
+KERNEL_DROP_WINDOW = 10.0  # seconds: kernel drops within this make /healthz degraded
 
 
 class Service:
@@ -47,10 +47,8 @@ class Service:
         self.compat = CompatFace(parts.compat)
         self.topology = TopologyHolder(self.topology_changed, self._count_reload)
         self.registry = build_registry(self.aggregator.snapshot, per_port=parts.per_port_metrics)
-        self._controls: list[Connection] = []
-        self._threads: list[threading.Thread] = []
-        self._processes: list[BaseProcess] = []
-        self._delta_conns: list[Connection] = []
+        self.receivers: Receivers | None = None
+        self._kernel_drops: deque[tuple[float, float]] = deque()  # (time, cumulative drops)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self.sflow_port = 0
@@ -70,9 +68,26 @@ class Service:
     def topology_changed(self, topology: Topology | None, version: int) -> None:
         """Broadcast a new topology to the receivers and the aggregator."""
         self.aggregator.set_topology(build_index(topology, version))
-        for control in self._controls:
-            with contextlib.suppress(OSError):
-                control.send((MSG_TOPOLOGY, topology, version))
+        if self.receivers is not None:
+            self.receivers.broadcast_topology(topology, version)
+
+    def health(self) -> list[str]:
+        """Why the collector is degraded right now (empty when it is not)."""
+        reasons = self.receivers.health() if self.receivers is not None else []
+        drops = self._kernel_drops
+        if len(drops) >= 2 and drops[-1][1] > drops[0][1]:
+            reasons.append(
+                f"the kernel dropped {drops[-1][1] - drops[0][1]:.0f} datagrams in the last "
+                f"{drops[-1][0] - drops[0][0]:.0f} s (see docs/tuning.md)"
+            )
+        return reasons
+
+    def _note_kernel_drops(self, now: float) -> None:
+        total = sum(self.aggregator.counters.get("kernel_receive_drops", {}).values())
+        drops = self._kernel_drops
+        drops.append((now, total))
+        while len(drops) > 2 and drops[1][0] <= now - KERNEL_DROP_WINDOW:
+            drops.popleft()
 
     def reload_topology_file(self) -> None:
         """SIGHUP: reload the topology file; on error keep the old one."""
@@ -108,75 +123,24 @@ class Service:
     def _start_receivers(self, sockets: list[OpenedSocket]) -> None:
         loop = self._loop
         assert loop is not None
-        topology, version = self.topology.topology, self.topology.version
-        settings = self.parts.receiver
-        if len(sockets) == 1:
-            parent_end, child_end = multiprocessing.Pipe()
-
-            def emit(delta: Delta) -> None:
-                loop.call_soon_threadsafe(self.aggregator.merge, delta, 0)
-
-            receiver = Receiver(
-                sockets[0].sock,
-                settings,
-                topology,
-                version,
-                child_end,
-                emit,
-                sockets[0].rcvbuf_granted,
-            )
-            thread = threading.Thread(target=receiver.run, name="sflow-receiver", daemon=True)
-            thread.start()
-            self._controls.append(parent_end)
-            self._threads.append(thread)
-            return
-        context = multiprocessing.get_context("spawn")
-        for worker_id, opened in enumerate(sockets):
-            control_parent, control_child = context.Pipe()
-            delta_parent, delta_child = context.Pipe(duplex=False)
-            process = context.Process(
-                target=worker_main,
-                name=f"fabricscope-worker-{worker_id}",
-                args=(
-                    worker_id,
-                    opened.sock,
-                    settings,
-                    topology,
-                    version,
-                    control_child,
-                    delta_child,
-                    opened.rcvbuf_granted,
-                ),
-                daemon=True,
-            )
-            process.start()
-            control_child.close()
-            delta_child.close()
-            opened.sock.close()  # the worker has its own copy
-            self._controls.append(control_parent)
-            self._processes.append(process)
-            self._delta_conns.append(delta_parent)
-            loop.add_reader(delta_parent.fileno(), self._on_delta, worker_id, delta_parent)
-
-    def _on_delta(self, worker_id: int, conn: Connection) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            delta = conn.recv()
-        except (EOFError, OSError):
-            loop.remove_reader(conn.fileno())
-            self.aggregator.forget_receiver(worker_id)
-            if not self._stop.is_set():
-                log.error("worker %d stopped unexpectedly", worker_id)
-            return
-        self.aggregator.merge(delta, worker_id)
+        self.receivers = Receivers(
+            sockets,
+            self.parts.receiver,
+            self.aggregator.merge,
+            self.aggregator.forget_receiver,
+            self.aggregator_count,
+        )
+        self.receivers.start(loop, self.topology.topology, self.topology.version)
 
     async def _ticker(self) -> None:
         loop = self._loop
         assert loop is not None
         while not self._stop.is_set():
             now = time.time()
+            if self.receivers is not None:
+                self.receivers.check()
             self.aggregator.tick(now)
+            self._note_kernel_drops(now)
             self.compat.update(now, self.aggregator.compat_snapshot())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.parts.receiver.tick_seconds)
@@ -203,6 +167,7 @@ class Service:
             topology=self.topology,
             compat=self.compat,
             aggregator=self.aggregator,
+            health=self.health,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -247,23 +212,8 @@ class Service:
         return 0
 
     async def _shutdown(self) -> None:
-        for control in self._controls:
-            with contextlib.suppress(OSError):
-                control.send((MSG_STOP,))
-        for thread in self._threads:
-            await asyncio.to_thread(thread.join, STOP_TIMEOUT)
-        for process in self._processes:
-            await asyncio.to_thread(process.join, STOP_TIMEOUT)
-            if process.is_alive():
-                process.terminate()
-        # Final deltas sent by the workers before they exited.
-        for worker_id, conn in enumerate(self._delta_conns):
-            try:
-                while conn.poll(0):
-                    self.aggregator.merge(conn.recv(), worker_id)
-            except (EOFError, OSError):
-                pass
-        await asyncio.sleep(0)  # let a thread's last call_soon_threadsafe merge run
+        if self.receivers is not None:
+            await self.receivers.stop(STOP_TIMEOUT)
         self.aggregator.tick(time.time())
 
 
