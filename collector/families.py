@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from topology.index import ROLES
+
 PREFIX: Final = "fabricscope_"
 
 COUNTER: Final = "counter"
@@ -520,3 +522,39 @@ FAMILIES: Final[tuple[Family, ...]] = (
 )
 
 FAMILY_BY_NAME: Final = {f.name: f for f in FAMILIES}
+
+
+# Label values that are a closed vocabulary: their counters are exported as 0 from the first
+# scrape (client_python does the same for the label sets it is told about), so a rate() or an
+# alert over them has a series before the first event. Labels taken from the wire (reasons,
+# operations, agents, ports) are not: their values are only known once seen.
+_CLOSED_LABELS: Final[dict[tuple[str, ...], tuple[tuple[str, ...], ...]]] = {
+    ("role",): tuple((role,) for role in ROLES),
+    ("direction", "role"): tuple((d, role) for d in ("in", "out") for role in ROLES),
+}
+_CLOSED_FAMILY_LABELS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
+    "samples": tuple((kind,) for kind in (*SAMPLE_KINDS, "unknown")),
+    "lost_samples": tuple((kind,) for kind in SAMPLE_KINDS),
+    "topology_misses": (("flow",), ("counter",)),
+    "interface_discontinuities": (("reset",), ("wrap",), ("implausible",)),
+    "topology_reloads": (("ok",), ("error",)),
+}
+
+
+def initial_counters() -> dict[str, dict[tuple[str, ...], float]]:
+    """The counter series that exist from the start, at 0: every unlabelled counter and every
+    counter whose labels are a closed vocabulary (roles, directions, sample kinds, …); the
+    per-port families and the InfluxDB push's (absent unless it is configured) left out."""
+    out: dict[str, dict[tuple[str, ...], float]] = {}
+    for family in FAMILIES:
+        if family.type != COUNTER or family.per_port or family.name.startswith("influx_"):
+            continue
+        if not family.labels:
+            known: tuple[tuple[str, ...], ...] = ((),)
+        else:
+            known = _CLOSED_FAMILY_LABELS.get(family.name) or _CLOSED_LABELS.get(
+                family.labels, ()
+            )
+        if known:
+            out[family.name] = dict.fromkeys(known, 0.0)
+    return out

@@ -132,3 +132,36 @@ def test_promtool_check_metrics() -> None:
     )
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
     assert result.stdout.decode().strip() == "" and result.stderr.decode().strip() == ""
+
+
+def test_the_fixed_series_exist_at_zero_before_any_datagram() -> None:
+    text = _text(Aggregator())
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    for name, labels in [
+        ("fabricscope_datagrams_total", ()),
+        ("fabricscope_decode_errors_total", None),  # labelled by reasons from the wire: absent
+        ("fabricscope_lost_datagrams_total", ()),
+        ("fabricscope_fabric_ingress_bytes_total", ()),
+        ("fabricscope_kernel_receive_drops_total", ()),
+        ("fabricscope_samples_total", (("kind", "drop"),)),
+        ("fabricscope_samples_total", (("kind", "unknown"),)),
+        ("fabricscope_ingress_bytes_total", (("role", "edge"),)),
+        ("fabricscope_cnp_packets_total", (("role", "unmapped"),)),
+        ("fabricscope_interface_discards_total", (("direction", "out"), ("role", "core"))),
+        ("fabricscope_topology_reloads_total", (("result", "error"),)),
+    ]:
+        if labels is None:
+            assert not any(key[0] == name for key in samples), name
+        else:
+            assert samples[(name, labels)] == 0.0, (name, labels)
+    # every unlabelled counter of the table, and 3 roles x 2 directions of interface_bytes
+    unlabelled = [f for f in FAMILIES if f.type == COUNTER and not f.labels]
+    for family in unlabelled:
+        if not family.name.startswith("influx_"):
+            assert (f"{PREFIX}{family.name}_total", ()) in samples, family.name
+    assert sum(1 for key in samples if key[0] == "fabricscope_interface_bytes_total") == 6
+    assert not any(key[0].startswith("fabricscope_influx_") for key in samples)

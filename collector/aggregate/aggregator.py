@@ -24,7 +24,7 @@ from collector.delta import (
     HistogramValue,
     Labels,
 )
-from collector.families import FAMILIES
+from collector.families import FAMILIES, initial_counters
 from topology.index import TopologyIndex
 
 # port_ingress_bytes (present with --per-port-metrics) is smoothed for the compatible face's
@@ -75,7 +75,8 @@ class Aggregator:
         self.credit_window_seconds = settings.credit_window_seconds
         self.status_timeout = settings.status_timeout
         self.per_port = settings.per_port
-        self.counters: dict[str, dict[Labels, float]] = {}
+        # every fixed series from the first scrape, at 0 (collector.families.initial_counters)
+        self.counters: dict[str, dict[Labels, float]] = initial_counters()
         self.histograms: dict[str, dict[Labels, HistogramValue]] = {}
         self.agents: dict[AgentKey, AgentStatus] = {}
         self.port_book = PortBook()
