@@ -8,7 +8,8 @@
   points at the data source and dashboard it mounts.
 * Every variable the compose files read is in ``.env.example``, which holds no secret.
 * The entry point's branches run under ``sh`` with a stand-in ``fabricscope`` on PATH, and the
-  command lines it builds parse with the real CLI; the health check probes a real serve.
+  command lines it builds parse with the real CLI; the health check probes a real serve,
+  straight to it even with HTTP_PROXY set.
 * The image's build: the build context (``.dockerignore``) and COPY lines carry every file of every
   package ``pyproject.toml`` installs, the builder runs the same ``pip install`` of that package and
   checks for each compiled module ``setup.py`` builds.
@@ -405,9 +406,16 @@ def _prometheus_query(port: int, expr: str) -> dict[str, float]:
 # Health check
 
 
-def _healthcheck(bind: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FABRICSCOPE_")}
-    return _run([sys.executable, str(HEALTHCHECK)], env={**env, "FABRICSCOPE_HTTP_BIND": bind})
+def _healthcheck(bind: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """Run the health check against ``bind``, without this shell's FABRICSCOPE_* or proxy
+    variables (only those in ``extra_env``)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FABRICSCOPE_") and "proxy" not in k.lower()
+    }
+    env.update(FABRICSCOPE_HTTP_BIND=bind, **extra_env)
+    return _run([sys.executable, str(HEALTHCHECK)], env=env)
 
 
 def test_healthcheck_passes_on_a_live_collector_and_fails_without_one(served: Served) -> None:
@@ -417,6 +425,19 @@ def test_healthcheck_passes_on_a_live_collector_and_fails_without_one(served: Se
     failed = _healthcheck(f"127.0.0.1:{served.sflow_port}")
     assert failed.returncode == 1
     assert f"http://127.0.0.1:{served.sflow_port}/healthz" in failed.stderr
+
+
+def test_healthcheck_passes_against_a_healthy_server(served: Served) -> None:
+    done = _healthcheck(f"127.0.0.1:{served.http_port}")
+    assert done.returncode == 0, done.stderr
+
+
+def test_healthcheck_ignores_proxy_variables(served: Served) -> None:
+    """An image run behind a corporate proxy (HTTP_PROXY set, no NO_PROXY) still probes the
+    collector on loopback, not the proxy: here a proxy address where nothing listens."""
+    dead = "http://127.0.0.1:9"  # discard port: nothing listens there
+    done = _healthcheck(f"127.0.0.1:{served.http_port}", http_proxy=dead, HTTP_PROXY=dead)
+    assert done.returncode == 0, done.stderr
 
 
 def test_image_healthcheck_runs_the_copied_script() -> None:

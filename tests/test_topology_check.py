@@ -5,7 +5,8 @@ Structure: a clean hand-written leaf/spine topology, and one mutation per kind o
 mutation must give exactly that one finding (and the loader must agree: error kinds it refuses
 are refused, warning kinds load). Live: spine2 unmonitored (simulator fault), a port renamed in
 the file given to ``check`` (the switch reports the old name), and an agent the test sends
-itself that no node has — each reported exactly once, nothing else.
+itself that no node has — each reported exactly once, nothing else. Odd input (JSON nested
+too deeply, numbers beyond a float, NaN and Infinity in the live view) is a located error.
 """
 
 from __future__ import annotations
@@ -184,6 +185,14 @@ def test_every_problem_at_once_where_the_loader_stops_at_the_first() -> None:
     assert refused.value.location in {f.location for f in findings}  # one of the four
 
 
+def test_check_refuses_deeply_nested_json_with_a_located_error() -> None:
+    """JSON nested deeper than the parser's recursion allows is a TopologyError, not a crash."""
+    deep = b'{"links": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(TopologyError) as caught:
+        check_text(deep)
+    assert "nested too deeply" in caught.value.message
+
+
 def _run(path: Path, *extra: str, collector: str | None = None) -> tuple[int, str]:
     args = argparse.Namespace(file=str(path), collector=collector, json="--json" in extra)
     out = io.StringIO()
@@ -222,6 +231,20 @@ def test_exit_codes_and_output(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"cannot reach the collector at http://{nobody}" in capsys.readouterr().err
     assert _run(broken, collector=nobody) == _run(broken)  # the file's errors; no live check
     assert "not compared with" in capsys.readouterr().err
+
+
+def test_check_cli_exits_2_with_one_line_on_deeply_nested_json(tmp_path: Path) -> None:
+    """The CLI names the file and exits 2 ("could not check"), without a traceback."""
+    path = tmp_path / "deep.json"
+    path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    done = subprocess.run(
+        [sys.executable, "-m", "collector", "topology", "check", str(path)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "nested too deeply" in lines[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,3 +446,54 @@ def test_a_malformed_live_document_is_named() -> None:
         parse_live(bad_port)
     with pytest.raises(ValueError, match="not a JSON object"):
         parse_live([])
+
+
+def _live_document(**changes: object) -> dict[str, object]:
+    document: dict[str, object] = {"time": 100.0, "flow_window": 30.0, "agents": [], "ports": []}
+    document.update(changes)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (_live_document(time=10**400), "ports.time"),
+        (_live_document(flow_window=-(10**400)), "ports.flow_window"),
+        (
+            _live_document(agents=[{"agent": "10.0.0.1", "hostname": None, "last_flow": 10**400}]),
+            "agents[0].last_flow",
+        ),
+    ],
+)
+def test_live_view_with_a_number_beyond_float_names_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    """An integer too large for a float (valid JSON) is a ValueError naming the field."""
+    json.dumps(document)  # the document is valid JSON
+    with pytest.raises(ValueError) as caught:
+        parse_live(document)
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        (_live_document(time=float("nan")), "ports.time"),
+        (_live_document(flow_window=float("inf")), "ports.flow_window"),
+        (
+            _live_document(
+                agents=[{"agent": "10.0.0.1", "hostname": None, "last_flow": float("-inf")}]
+            ),
+            "agents[0].last_flow",
+        ),
+    ],
+)
+def test_live_view_with_nan_or_infinity_names_the_field(
+    document: dict[str, object], field: str
+) -> None:
+    """Python's JSON reader takes NaN and Infinity; compared with them, every node would be
+    reported without flows (or none would), so they are refused, naming the field."""
+    text = json.dumps(document)
+    with pytest.raises(ValueError) as caught:
+        parse_live(json.loads(text))
+    assert str(caught.value).startswith(f"{field}: ")

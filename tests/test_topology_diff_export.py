@@ -2,13 +2,17 @@
 
 The simulator's topology (written by ``fabricscope simulate --topology-out``) must come back
 unchanged through DOT export and import; Graphviz must render the export; ``diff`` must report
-hand-made changes line by line with diff(1)'s exit codes.
+hand-made changes line by line with diff(1)'s exit codes. Inputs whose size the file system
+does not tell (a device, a pipe) are read only up to the size bound, by ``import`` and ``check``
+alike, and ``-o`` gives its file the mode a plain write would.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import resource
 import shutil
 import stat
 import subprocess
@@ -23,6 +27,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from collector.cli.main import main
+from collector.cli.topology_files import write_output
 from simulator.fabric import FabricSpec, build_fabric, write_topology
 from tests.e2e_support import ROOT, env, simulate
 from topology import load_topology, parse_topology
@@ -30,6 +35,7 @@ from topology.dot import topology_to_dot
 from topology.importers import ImportOptions, Source, import_dot
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "topology"
+ADDRESS_SPACE = 1 << 30  # 1 GiB: far above the 64 MiB input bound, far below "everything"
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -211,6 +217,40 @@ def test_import_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert (status, err) == (1, f"fabricscope: error: {missing}: No such file or directory\n")
 
 
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+
+def _fabricscope(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "collector", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+        preexec_fn=_limit_memory,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (("topology", "import", "--from", "netq", "/dev/zero"), 1),
+        (("topology", "check", "/dev/zero"), 2),
+    ],
+    ids=["import", "check"],
+)
+def test_an_endless_input_stops_at_the_size_bound(args: tuple[str, ...], status: int) -> None:
+    """A device or pipe reports size 0, so its size must be bounded while reading it: an endless
+    one is refused as too large, with one line naming it, instead of read until memory runs out."""
+    done = _fabricscope(*args)
+    assert done.returncode == status, done.stderr[-500:]
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/dev/zero" in lines[0] and "larger than" in lines[0], lines
+
+
 # ---------------------------------------------------------------------------------------------
 # diff
 
@@ -344,6 +384,27 @@ def test_output_through_a_symlink_replaces_its_target(
     assert status == 0, err
     assert link.is_symlink()
     assert len(load_topology(real).links) == 8
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_output_file_gets_the_mode_a_plain_write_would_give(tmp_path: Path) -> None:
+    """-o replaces the file atomically, through a temporary file that mkstemp creates 0600: the
+    result must still be readable by others as open() would make it (a collector running as
+    another user reloads it), and a file that existed keeps its own mode."""
+    new = tmp_path / "new.json"
+    write_output(str(new), "{}\n", io.StringIO())
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~_umask()
+    existing = tmp_path / "existing.json"
+    existing.write_text("old\n")
+    existing.chmod(0o640)
+    write_output(str(existing), "{}\n", io.StringIO())
+    assert existing.read_text() == "{}\n"
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640
 
 
 # Names as awkward as the model allows: quotes, backslashes, DOT keywords and punctuation,

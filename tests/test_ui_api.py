@@ -392,6 +392,14 @@ def test_static_file_rules(tmp_path: Path) -> None:
     assert content_type_of(Path("blob.bin")) == "application/octet-stream"
 
 
+def test_static_file_with_a_name_too_long_for_the_filesystem_is_not_found(tmp_path: Path) -> None:
+    """A /static/ path longer than NAME_MAX (255 bytes on Linux) is simply not a file."""
+    (tmp_path / "app.js").write_text("x")
+    assert static_file(tmp_path, "a" * 300) is None
+    assert static_file(tmp_path, "d/" * 2500 + "f") is None  # longer than PATH_MAX in all
+    assert static_file(tmp_path, "app.js") == (tmp_path / "app.js").resolve()
+
+
 def test_ui_api_is_empty_but_valid_before_any_datagram(idle: Served) -> None:
     agents = _get(idle, "/agents/json")
     assert agents["agents"] == [] and agents["totals"]["agents"] == 0
