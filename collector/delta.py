@@ -102,7 +102,7 @@ Location = tuple[str | None, str | None, str, int, str, str, float]
 
 @dataclass(slots=True)
 class Observations:
-    """One receiver's observations of one tick beyond the counts (plain data: pickles cheaply)."""
+    """One receiver's observations of one tick beyond the counts (plain data)."""
 
     locations: list[Location] = field(default_factory=list)
     drop_events: list[Event] = field(default_factory=list)

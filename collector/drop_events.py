@@ -1,7 +1,7 @@
 """Dropped-packet events: the shape every side agrees on, their filters and their one-line text.
 
 Each decoded drop sample (sample 0:5, rate-limited by the agents, so rare) becomes one compact
-event — a plain dict, cheap to pickle across the worker pipe and ready for JSON:
+event — a plain dict of scalars, ready for the worker pipe (collector.delta_codec) and for JSON:
 
 ==================  ===============================================================================
 ``time``            arrival time at the collector (Unix seconds)

@@ -229,3 +229,31 @@ def _children(pid: int) -> list[int]:
         if b"spawn_main" in cmdline:
             workers.append(child)
     return workers
+
+
+def test_sigterm_ends_the_process_group_in_5_s_with_a_worker_stopped(
+    fabric: tuple[Path, list[bytes]],
+) -> None:
+    topology, datagrams = fabric
+    served = start_serve(topology, 2, "--tick-seconds", "0.2")
+    workers = _children(served.process.pid)
+    try:
+        sent = list(_send(datagrams[:3_000], served.sflow_port))[-1]
+        served.wait_settled(sent, timeout=SETTLE)
+        os.kill(workers[0], signal.SIGSTOP)  # a worker that cannot act on anything
+    finally:
+        started = time.monotonic()
+        log = served.stop()
+        stopping = time.monotonic() - started
+    assert served.process.returncode == 0, log
+    assert stopping < 5.0
+    assert "did not stop in time; killed" in log
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), pid
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    except OSError:
+        return True
