@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from decoders import records as rec
 from decoders.packet import parse_packet
 from decoders.parse import (
     MAX_ARRAY_ITEMS,
@@ -31,36 +32,12 @@ from decoders.records import (
     CounterSample,
     Datagram,
     DropSample,
-    EthernetCounters,
-    ExtendedAcl,
-    ExtendedEgressQueue,
-    ExtendedFunction,
-    ExtendedGateway,
-    ExtendedHwTrap,
-    ExtendedLinuxDropReason,
-    ExtendedQueue,
-    ExtendedRouter,
-    ExtendedSwitch,
-    ExtendedTimestamp,
-    ExtendedTransit,
     FlowRecord,
     FlowSample,
-    GenericInterfaceCounters,
-    HostAdapters,
-    HostDescription,
-    LagPortStats,
-    PfcCounters,
-    PortName,
-    ProcessorCounters,
     RawRecord,
     RawSample,
     Sample,
-    SampledEthernet,
-    SampledHeader,
-    SampledIPv4,
-    SampledIPv6,
-    SfpCounters,
-    VlanCounters,
+    registered,
 )
 
 __all__ = [
@@ -216,7 +193,7 @@ def _tagged(buf: bytearray, tag: int, body: bytes) -> None:
 # Flow records: each appends its whole tagged record (data_format, length, body) to ``buf``.
 
 
-def _w_sampled_header(buf: bytearray, r: SampledHeader) -> None:
+def _w_sampled_header(buf: bytearray, r: rec.SampledHeader) -> None:
     header = r.header
     n = len(header)
     buf += _SAMPLED_HEADER_HEAD.pack(
@@ -226,13 +203,13 @@ def _w_sampled_header(buf: bytearray, r: SampledHeader) -> None:
     buf += _PADS[n & 3]
 
 
-def _w_sampled_ethernet(buf: bytearray, r: SampledEthernet) -> None:
+def _w_sampled_ethernet(buf: bytearray, r: rec.SampledEthernet) -> None:
     buf += _SAMPLED_ETHERNET.pack(
         2, _LEN_SAMPLED_ETHERNET, r.length, _mac(r.src_mac), _mac(r.dst_mac), r.eth_type
     )
 
 
-def _w_sampled_ipv4(buf: bytearray, r: SampledIPv4) -> None:
+def _w_sampled_ipv4(buf: bytearray, r: rec.SampledIPv4) -> None:
     buf += _SAMPLED_IPV4.pack(
         3,
         _LEN_SAMPLED_IPV4,
@@ -247,7 +224,7 @@ def _w_sampled_ipv4(buf: bytearray, r: SampledIPv4) -> None:
     )
 
 
-def _w_sampled_ipv6(buf: bytearray, r: SampledIPv6) -> None:
+def _w_sampled_ipv6(buf: bytearray, r: rec.SampledIPv6) -> None:
     buf += _SAMPLED_IPV6.pack(
         4,
         _LEN_SAMPLED_IPV6,
@@ -262,15 +239,15 @@ def _w_sampled_ipv6(buf: bytearray, r: SampledIPv6) -> None:
     )
 
 
-def _w_extended_switch(buf: bytearray, r: ExtendedSwitch) -> None:
+def _w_extended_switch(buf: bytearray, r: rec.ExtendedSwitch) -> None:
     buf += _EXTENDED_SWITCH.pack(1001, 16, r.src_vlan, r.src_priority, r.dst_vlan, r.dst_priority)
 
 
-def _w_extended_router(buf: bytearray, r: ExtendedRouter) -> None:
+def _w_extended_router(buf: bytearray, r: rec.ExtendedRouter) -> None:
     _tagged(buf, 1002, _address(r.next_hop) + _U32X2.pack(r.src_mask_len, r.dst_mask_len))
 
 
-def _w_extended_gateway(buf: bytearray, r: ExtendedGateway) -> None:
+def _w_extended_gateway(buf: bytearray, r: rec.ExtendedGateway) -> None:
     parts = [
         _address(r.next_hop),
         _U32X3.pack(r.as_number, r.src_as, r.src_peer_as),
@@ -287,35 +264,35 @@ def _w_extended_gateway(buf: bytearray, r: ExtendedGateway) -> None:
     _tagged(buf, 1003, b"".join(parts))
 
 
-def _w_extended_egress_queue(buf: bytearray, r: ExtendedEgressQueue) -> None:
+def _w_extended_egress_queue(buf: bytearray, r: rec.ExtendedEgressQueue) -> None:
     buf += _TAG_U32.pack(1036, 4, r.queue)
 
 
-def _w_extended_acl(buf: bytearray, r: ExtendedAcl) -> None:
+def _w_extended_acl(buf: bytearray, r: rec.ExtendedAcl) -> None:
     _tagged(buf, 1037, _U32.pack(r.number) + _string(r.name) + _U32.pack(r.direction))
 
 
-def _w_extended_function(buf: bytearray, r: ExtendedFunction) -> None:
+def _w_extended_function(buf: bytearray, r: rec.ExtendedFunction) -> None:
     _tagged(buf, 1038, _string(r.symbol))
 
 
-def _w_extended_transit(buf: bytearray, r: ExtendedTransit) -> None:
+def _w_extended_transit(buf: bytearray, r: rec.ExtendedTransit) -> None:
     buf += _TAG_U32.pack(1039, 4, r.delay_ns)
 
 
-def _w_extended_queue(buf: bytearray, r: ExtendedQueue) -> None:
+def _w_extended_queue(buf: bytearray, r: rec.ExtendedQueue) -> None:
     buf += _TAG_U32.pack(1040, 4, r.depth_bytes)
 
 
-def _w_extended_hw_trap(buf: bytearray, r: ExtendedHwTrap) -> None:
+def _w_extended_hw_trap(buf: bytearray, r: rec.ExtendedHwTrap) -> None:
     _tagged(buf, 1041, _string(r.group) + _string(r.trap))
 
 
-def _w_extended_linux_drop_reason(buf: bytearray, r: ExtendedLinuxDropReason) -> None:
+def _w_extended_linux_drop_reason(buf: bytearray, r: rec.ExtendedLinuxDropReason) -> None:
     _tagged(buf, 1042, _string(r.reason))
 
 
-def _w_extended_timestamp(buf: bytearray, r: ExtendedTimestamp) -> None:
+def _w_extended_timestamp(buf: bytearray, r: rec.ExtendedTimestamp) -> None:
     buf += _TAG_U64.pack(1043, 8, r.nanoseconds)
 
 
@@ -327,7 +304,7 @@ def _w_raw_record(buf: bytearray, r: RawRecord) -> None:
 # Counter records
 
 
-def _w_generic_interface(buf: bytearray, r: GenericInterfaceCounters) -> None:
+def _w_generic_interface(buf: bytearray, r: rec.GenericInterfaceCounters) -> None:
     buf += _IF_GENERIC.pack(
         1,
         _LEN_IF_GENERIC,
@@ -353,7 +330,7 @@ def _w_generic_interface(buf: bytearray, r: GenericInterfaceCounters) -> None:
     )
 
 
-def _w_ethernet(buf: bytearray, r: EthernetCounters) -> None:
+def _w_ethernet(buf: bytearray, r: rec.EthernetCounters) -> None:
     buf += _ETHERNET.pack(
         2,
         _LEN_ETHERNET,
@@ -373,7 +350,7 @@ def _w_ethernet(buf: bytearray, r: EthernetCounters) -> None:
     )
 
 
-def _w_vlan(buf: bytearray, r: VlanCounters) -> None:
+def _w_vlan(buf: bytearray, r: rec.VlanCounters) -> None:
     buf += _VLAN.pack(
         5,
         _LEN_VLAN,
@@ -386,7 +363,7 @@ def _w_vlan(buf: bytearray, r: VlanCounters) -> None:
     )
 
 
-def _w_lag(buf: bytearray, r: LagPortStats) -> None:
+def _w_lag(buf: bytearray, r: rec.LagPortStats) -> None:
     buf += _LAG.pack(
         7,
         _LEN_LAG,
@@ -408,7 +385,7 @@ def _w_lag(buf: bytearray, r: LagPortStats) -> None:
     )
 
 
-def _w_sfp(buf: bytearray, r: SfpCounters) -> None:
+def _w_sfp(buf: bytearray, r: rec.SfpCounters) -> None:
     lanes = r.lanes
     n = len(lanes)
     _check_count(n, "SFP lanes")
@@ -436,7 +413,7 @@ def _w_sfp(buf: bytearray, r: SfpCounters) -> None:
         )
 
 
-def _w_pfc(buf: bytearray, r: PfcCounters) -> None:
+def _w_pfc(buf: bytearray, r: rec.PfcCounters) -> None:
     buf += _PFC.pack(
         11,
         _LEN_PFC,
@@ -448,7 +425,7 @@ def _w_pfc(buf: bytearray, r: PfcCounters) -> None:
     )
 
 
-def _w_processor(buf: bytearray, r: ProcessorCounters) -> None:
+def _w_processor(buf: bytearray, r: rec.ProcessorCounters) -> None:
     buf += _PROCESSOR.pack(
         1001,
         _LEN_PROCESSOR,
@@ -460,11 +437,11 @@ def _w_processor(buf: bytearray, r: ProcessorCounters) -> None:
     )
 
 
-def _w_port_name(buf: bytearray, r: PortName) -> None:
+def _w_port_name(buf: bytearray, r: rec.PortName) -> None:
     _tagged(buf, 1005, _string(r.name, MAX_PORT_NAME))
 
 
-def _w_host_description(buf: bytearray, r: HostDescription) -> None:
+def _w_host_description(buf: bytearray, r: rec.HostDescription) -> None:
     # uuid: 16 fixed bytes, no length word (what agents and sflowtool do; see decoders.parse).
     _tagged(
         buf,
@@ -476,7 +453,7 @@ def _w_host_description(buf: bytearray, r: HostDescription) -> None:
     )
 
 
-def _w_host_adapters(buf: bytearray, r: HostAdapters) -> None:
+def _w_host_adapters(buf: bytearray, r: rec.HostAdapters) -> None:
     parts = [_count(len(r.adapters), "adapters")]
     for adapter in r.adapters:
         parts.append(_U32.pack(adapter.if_index) + _count(len(adapter.macs), "MACs"))
@@ -484,36 +461,48 @@ def _w_host_adapters(buf: bytearray, r: HostAdapters) -> None:
     _tagged(buf, 2001, b"".join(parts))
 
 
+# Each table covers exactly its kind of the registry in decoders.records (checked at import);
+# RawRecord is never registered: it re-encodes under its own enterprise:format.
 _FLOW_WRITERS: dict[type[Any], _Writer] = {
-    SampledHeader: _w_sampled_header,
-    SampledEthernet: _w_sampled_ethernet,
-    SampledIPv4: _w_sampled_ipv4,
-    SampledIPv6: _w_sampled_ipv6,
-    ExtendedSwitch: _w_extended_switch,
-    ExtendedRouter: _w_extended_router,
-    ExtendedGateway: _w_extended_gateway,
-    ExtendedEgressQueue: _w_extended_egress_queue,
-    ExtendedAcl: _w_extended_acl,
-    ExtendedFunction: _w_extended_function,
-    ExtendedTransit: _w_extended_transit,
-    ExtendedQueue: _w_extended_queue,
-    ExtendedHwTrap: _w_extended_hw_trap,
-    ExtendedLinuxDropReason: _w_extended_linux_drop_reason,
-    ExtendedTimestamp: _w_extended_timestamp,
+    **registered(
+        "flow",
+        {
+            rec.SampledHeader: _w_sampled_header,
+            rec.SampledEthernet: _w_sampled_ethernet,
+            rec.SampledIPv4: _w_sampled_ipv4,
+            rec.SampledIPv6: _w_sampled_ipv6,
+            rec.ExtendedSwitch: _w_extended_switch,
+            rec.ExtendedRouter: _w_extended_router,
+            rec.ExtendedGateway: _w_extended_gateway,
+            rec.ExtendedEgressQueue: _w_extended_egress_queue,
+            rec.ExtendedAcl: _w_extended_acl,
+            rec.ExtendedFunction: _w_extended_function,
+            rec.ExtendedTransit: _w_extended_transit,
+            rec.ExtendedQueue: _w_extended_queue,
+            rec.ExtendedHwTrap: _w_extended_hw_trap,
+            rec.ExtendedLinuxDropReason: _w_extended_linux_drop_reason,
+            rec.ExtendedTimestamp: _w_extended_timestamp,
+        },
+    ),
     RawRecord: _w_raw_record,
 }
 
 _COUNTER_WRITERS: dict[type[Any], _Writer] = {
-    GenericInterfaceCounters: _w_generic_interface,
-    EthernetCounters: _w_ethernet,
-    VlanCounters: _w_vlan,
-    LagPortStats: _w_lag,
-    SfpCounters: _w_sfp,
-    PfcCounters: _w_pfc,
-    ProcessorCounters: _w_processor,
-    PortName: _w_port_name,
-    HostDescription: _w_host_description,
-    HostAdapters: _w_host_adapters,
+    **registered(
+        "counter",
+        {
+            rec.GenericInterfaceCounters: _w_generic_interface,
+            rec.EthernetCounters: _w_ethernet,
+            rec.VlanCounters: _w_vlan,
+            rec.LagPortStats: _w_lag,
+            rec.SfpCounters: _w_sfp,
+            rec.PfcCounters: _w_pfc,
+            rec.ProcessorCounters: _w_processor,
+            rec.PortName: _w_port_name,
+            rec.HostDescription: _w_host_description,
+            rec.HostAdapters: _w_host_adapters,
+        },
+    ),
     RawRecord: _w_raw_record,
 }
 
@@ -867,7 +856,11 @@ def encode_datagram(d: Datagram) -> bytes:
     return bytes(buf)
 
 
-def sampled_header(protocol: int, frame_length: int, stripped: int, header: bytes) -> SampledHeader:
+def sampled_header(
+    protocol: int, frame_length: int, stripped: int, header: bytes
+) -> rec.SampledHeader:
     """A SampledHeader record with ``packet`` filled by ``parse_packet`` (as the decoder does)."""
     header = bytes(header)
-    return SampledHeader(protocol, frame_length, stripped, header, parse_packet(protocol, header))
+    return rec.SampledHeader(
+        protocol, frame_length, stripped, header, parse_packet(protocol, header)
+    )

@@ -57,6 +57,7 @@ from decoders.records import (
     SfpCounters,
     SfpLane,
     VlanCounters,
+    by_data_format,
 )
 
 SFLOW_VERSION = 5
@@ -266,23 +267,28 @@ def _extended_timestamp(buf: bytes, off: int, end: int) -> ExtendedTimestamp:
     return ExtendedTimestamp(int(_U64.unpack_from(buf, off)[0]))
 
 
-FLOW_RECORD_PARSERS: dict[int, Callable[[bytes, int, int], FlowRecord]] = {
-    1: _sampled_header,
-    2: _sampled_ethernet,
-    3: _sampled_ipv4,
-    4: _sampled_ipv6,
-    1001: _extended_switch,
-    1002: _extended_router,
-    1003: _extended_gateway,
-    1036: _extended_egress_queue,
-    1037: _extended_acl,
-    1038: _extended_function,
-    1039: _extended_transit,
-    1040: _extended_queue,
-    1041: _extended_hw_trap,
-    1042: _extended_linux_drop_reason,
-    1043: _extended_timestamp,
-}
+# Keyed by the data_format word (enterprise << 12 | format) that the registry in
+# decoders.records gives each class; by_data_format fails at import if one is missing.
+FLOW_RECORD_PARSERS: dict[int, Callable[[bytes, int, int], FlowRecord]] = by_data_format(
+    "flow",
+    {
+        SampledHeader: _sampled_header,
+        SampledEthernet: _sampled_ethernet,
+        SampledIPv4: _sampled_ipv4,
+        SampledIPv6: _sampled_ipv6,
+        ExtendedSwitch: _extended_switch,
+        ExtendedRouter: _extended_router,
+        ExtendedGateway: _extended_gateway,
+        ExtendedEgressQueue: _extended_egress_queue,
+        ExtendedAcl: _extended_acl,
+        ExtendedFunction: _extended_function,
+        ExtendedTransit: _extended_transit,
+        ExtendedQueue: _extended_queue,
+        ExtendedHwTrap: _extended_hw_trap,
+        ExtendedLinuxDropReason: _extended_linux_drop_reason,
+        ExtendedTimestamp: _extended_timestamp,
+    },
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,18 +363,22 @@ def _host_adapters(buf: bytes, off: int, end: int) -> HostAdapters:
     return HostAdapters(tuple(adapters))
 
 
-COUNTER_RECORD_PARSERS: dict[int, Callable[[bytes, int, int], CounterRecord]] = {
-    1: _generic_interface,
-    2: _ethernet,
-    5: _vlan,
-    7: _lag,
-    10: _sfp,
-    11: _pfc,
-    1001: _processor,
-    1005: _port_name,
-    2000: _host_description,
-    2001: _host_adapters,
-}
+# Keyed like FLOW_RECORD_PARSERS, from the counter half of the registry.
+COUNTER_RECORD_PARSERS: dict[int, Callable[[bytes, int, int], CounterRecord]] = by_data_format(
+    "counter",
+    {
+        GenericInterfaceCounters: _generic_interface,
+        EthernetCounters: _ethernet,
+        VlanCounters: _vlan,
+        LagPortStats: _lag,
+        SfpCounters: _sfp,
+        PfcCounters: _pfc,
+        ProcessorCounters: _processor,
+        PortName: _port_name,
+        HostDescription: _host_description,
+        HostAdapters: _host_adapters,
+    },
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,17 +407,17 @@ def _records(
         body = off + 8
         if length > end - body:
             raise DecodeError("record_length_overrun", off, f"{path}/record[{i}]")
-        enterprise, fmt = data_format >> 12, data_format & 0xFFF
         body_end = body + length
-        parser = parsers.get(fmt) if enterprise == 0 else None
+        parser = parsers.get(data_format)
         if parser is None:
-            out.append(RawRecord(enterprise, fmt, buf[body:body_end]))
+            out.append(RawRecord(data_format >> 12, data_format & 0xFFF, buf[body:body_end]))
         else:
             try:
                 out.append(parser(buf, body, body_end))
             except (_BadRecord, struct.error, ValueError) as exc:
                 reason = str(exc) if isinstance(exc, _BadRecord) else "record_malformed"
-                out.append(RawRecord(enterprise, fmt, buf[body:body_end], reason))
+                raw = buf[body:body_end]
+                out.append(RawRecord(data_format >> 12, data_format & 0xFFF, raw, reason))
         # Bodies are XDR opaques: skip the pad, tolerating agents that leave it out at the end.
         off = min(body + _padded(length), end)
     return tuple(out)

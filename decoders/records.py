@@ -2,12 +2,17 @@
 
 Layouts: sflow_version_5.txt, sflow_drops.txt, sflow_transit.txt, sflow_host.txt, sflow_optics.txt,
 sflow_lag.txt and Host sFlow's sflow.h (records 1041–1043). Parsing lives in ``decoders.parse``.
+
+Each flow and counter record type states its (enterprise, format, name) once, in its
+``@flow_record``/``@counter_record`` decorator; ``RECORD_TYPES`` is the registry that
+``decoders.parse``, ``decoders.encode`` and the tests build their per-record tables from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from decoders.packet_types import PacketInfo
 
@@ -57,16 +62,103 @@ class DataSource:
 
 
 # ---------------------------------------------------------------------------------------------
-# Flow records (flow_data, enterprise 0)
+# The record registry: each flow/counter record class states its (enterprise, format, name) once,
+# in its ``@flow_record``/``@counter_record`` decorator. ``RECORD_TYPES`` is the one table the
+# decoder, the encoder, the JSON view and the tests are built from; each of them keeps only a
+# class → function map, checked against it by ``registered``/``by_data_format`` at import.
+# Formats are unique per kind, not across kinds (flow 0:1 and counter 0:1 are different records).
+
+RecordKind = Literal["flow", "counter"]
+
+
+class RecordBase:
+    """Base of every registered record: the ClassVars its decorator sets (no instance state)."""
+
+    __slots__ = ()
+    ENTERPRISE: ClassVar[int]
+    FORMAT: ClassVar[int]
+    NAME: ClassVar[str]
 
 
 @dataclass(frozen=True, slots=True)
-class SampledHeader:
+class RecordType:
+    """One registry entry: a record class and the kind, enterprise, format and name it declares."""
+
+    kind: RecordKind
+    enterprise: int
+    format: int
+    name: str
+    cls: type[RecordBase]
+
+    @property
+    def data_format(self) -> int:
+        """The u32 tag on the wire: enterprise (20 bits) << 12 | format (12 bits)."""
+        return (self.enterprise << 12) | self.format
+
+
+RECORD_TYPES: list[RecordType] = []  # in declaration order, appended to by the decorators
+
+_C = TypeVar("_C", bound=type[RecordBase])
+_F = TypeVar("_F")
+
+
+def _register(kind: RecordKind, enterprise: int, fmt: int, name: str) -> Callable[[_C], _C]:
+    if not (0 <= enterprise < 1 << 20 and 0 <= fmt < 1 << 12):
+        raise ValueError(f"{kind} record {enterprise}:{fmt} does not fit the data_format word")
+
+    def register(cls: _C) -> _C:
+        # A clash is a programming error in this module: fail at import, not at decode time.
+        key = (kind, enterprise, fmt)
+        for t in RECORD_TYPES:
+            if t.cls is cls or t.name == name or (t.kind, t.enterprise, t.format) == key:
+                raise ValueError(f"{cls.__name__} ({kind} {enterprise}:{fmt} {name}) clashes: {t}")
+        cls.ENTERPRISE, cls.FORMAT, cls.NAME = enterprise, fmt, name
+        RECORD_TYPES.append(RecordType(kind, enterprise, fmt, name, cls))
+        return cls
+
+    return register
+
+
+def flow_record(enterprise: int, fmt: int, name: str) -> Callable[[_C], _C]:
+    """Class decorator: register a flow record type as ``enterprise:fmt`` named ``name``."""
+    return _register("flow", enterprise, fmt, name)
+
+
+def counter_record(enterprise: int, fmt: int, name: str) -> Callable[[_C], _C]:
+    """Class decorator: register a counter record type as ``enterprise:fmt`` named ``name``."""
+    return _register("counter", enterprise, fmt, name)
+
+
+def record_types(kind: RecordKind) -> list[RecordType]:
+    """The registered record types of one kind, in declaration order."""
+    return [t for t in RECORD_TYPES if t.kind == kind]
+
+
+def registered(kind: RecordKind, table: Mapping[type[Any], _F]) -> dict[type[Any], _F]:
+    """``table`` as a dict, checked to cover exactly the ``kind`` records (else LookupError)."""
+    want = {t.cls for t in record_types(kind)}
+    missing = sorted(c.__name__ for c in want - table.keys())
+    extra = sorted(c.__name__ for c in table.keys() - want)
+    if missing or extra:
+        raise LookupError(f"{kind} table: missing {missing}, not registered {extra}")
+    return dict(table)
+
+
+def by_data_format(kind: RecordKind, table: Mapping[type[Any], _F]) -> dict[int, _F]:
+    """``registered(kind, table)`` re-keyed by each class's data_format word (for decoding)."""
+    checked = registered(kind, table)
+    return {t.data_format: checked[t.cls] for t in record_types(kind)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Flow records (flow_data, enterprise 0)
+
+
+@flow_record(0, 1, "sampled_header")
+@dataclass(frozen=True, slots=True)
+class SampledHeader(RecordBase):
     """Flow record 0:1: the first bytes of the sampled packet, parsed best-effort."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1
-    NAME: ClassVar[str] = "sampled_header"
     protocol: int
     frame_length: int
     stripped: int
@@ -74,26 +166,22 @@ class SampledHeader:
     packet: PacketInfo
 
 
+@flow_record(0, 2, "sampled_ethernet")
 @dataclass(frozen=True, slots=True)
-class SampledEthernet:
+class SampledEthernet(RecordBase):
     """Flow record 0:2."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 2
-    NAME: ClassVar[str] = "sampled_ethernet"
     length: int
     src_mac: str
     dst_mac: str
     eth_type: int
 
 
+@flow_record(0, 3, "sampled_ipv4")
 @dataclass(frozen=True, slots=True)
-class SampledIPv4:
+class SampledIPv4(RecordBase):
     """Flow record 0:3."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 3
-    NAME: ClassVar[str] = "sampled_ipv4"
     length: int
     protocol: int
     src_ip: str
@@ -104,13 +192,11 @@ class SampledIPv4:
     tos: int
 
 
+@flow_record(0, 4, "sampled_ipv6")
 @dataclass(frozen=True, slots=True)
-class SampledIPv6:
+class SampledIPv6(RecordBase):
     """Flow record 0:4."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 4
-    NAME: ClassVar[str] = "sampled_ipv6"
     length: int
     protocol: int
     src_ip: str
@@ -121,26 +207,22 @@ class SampledIPv6:
     priority: int
 
 
+@flow_record(0, 1001, "extended_switch")
 @dataclass(frozen=True, slots=True)
-class ExtendedSwitch:
+class ExtendedSwitch(RecordBase):
     """Flow record 0:1001."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1001
-    NAME: ClassVar[str] = "extended_switch"
     src_vlan: int
     src_priority: int
     dst_vlan: int
     dst_priority: int
 
 
+@flow_record(0, 1002, "extended_router")
 @dataclass(frozen=True, slots=True)
-class ExtendedRouter:
+class ExtendedRouter(RecordBase):
     """Flow record 0:1002."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1002
-    NAME: ClassVar[str] = "extended_router"
     next_hop: str | None
     src_mask_len: int
     dst_mask_len: int
@@ -154,13 +236,11 @@ class AsPathSegment:
     asns: tuple[int, ...]
 
 
+@flow_record(0, 1003, "extended_gateway")
 @dataclass(frozen=True, slots=True)
-class ExtendedGateway:
+class ExtendedGateway(RecordBase):
     """Flow record 0:1003."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1003
-    NAME: ClassVar[str] = "extended_gateway"
     next_hop: str | None
     as_number: int
     src_as: int
@@ -170,86 +250,70 @@ class ExtendedGateway:
     local_pref: int
 
 
+@flow_record(0, 1036, "extended_egress_queue")
 @dataclass(frozen=True, slots=True)
-class ExtendedEgressQueue:
+class ExtendedEgressQueue(RecordBase):
     """Flow record 0:1036 (sflow_drops.txt)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1036
-    NAME: ClassVar[str] = "extended_egress_queue"
     queue: int
 
 
+@flow_record(0, 1037, "extended_acl")
 @dataclass(frozen=True, slots=True)
-class ExtendedAcl:
+class ExtendedAcl(RecordBase):
     """Flow record 0:1037 (sflow_drops.txt); direction 0 unknown, 1 ingress, 2 egress."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1037
-    NAME: ClassVar[str] = "extended_acl"
     number: int
     name: str
     direction: int
 
 
+@flow_record(0, 1038, "extended_function")
 @dataclass(frozen=True, slots=True)
-class ExtendedFunction:
+class ExtendedFunction(RecordBase):
     """Flow record 0:1038: the kernel function where the packet was dropped."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1038
-    NAME: ClassVar[str] = "extended_function"
     symbol: str
 
 
+@flow_record(0, 1039, "extended_transit")
 @dataclass(frozen=True, slots=True)
-class ExtendedTransit:
+class ExtendedTransit(RecordBase):
     """Flow record 0:1039: ns the packet spent in the device (0xFFFFFFFF = saturated)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1039
-    NAME: ClassVar[str] = "extended_transit"
     delay_ns: int
 
 
+@flow_record(0, 1040, "extended_queue")
 @dataclass(frozen=True, slots=True)
-class ExtendedQueue:
+class ExtendedQueue(RecordBase):
     """Flow record 0:1040: bytes already queued in the egress queue at enqueue."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1040
-    NAME: ClassVar[str] = "extended_queue"
     depth_bytes: int
 
 
+@flow_record(0, 1041, "extended_hw_trap")
 @dataclass(frozen=True, slots=True)
-class ExtendedHwTrap:
+class ExtendedHwTrap(RecordBase):
     """Flow record 0:1041: devlink trap group and name."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1041
-    NAME: ClassVar[str] = "extended_hw_trap"
     group: str
     trap: str
 
 
+@flow_record(0, 1042, "extended_linux_drop_reason")
 @dataclass(frozen=True, slots=True)
-class ExtendedLinuxDropReason:
+class ExtendedLinuxDropReason(RecordBase):
     """Flow record 0:1042: the kernel's SKB_DROP_REASON_* suffix."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1042
-    NAME: ClassVar[str] = "extended_linux_drop_reason"
     reason: str
 
 
+@flow_record(0, 1043, "extended_timestamp")
 @dataclass(frozen=True, slots=True)
-class ExtendedTimestamp:
+class ExtendedTimestamp(RecordBase):
     """Flow record 0:1043: nanoseconds since the Unix epoch."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1043
-    NAME: ClassVar[str] = "extended_timestamp"
     nanoseconds: int
 
 
@@ -257,13 +321,11 @@ class ExtendedTimestamp:
 # Counter records (counter_data, enterprise 0)
 
 
+@counter_record(0, 1, "generic_interface")
 @dataclass(frozen=True, slots=True)
-class GenericInterfaceCounters:
+class GenericInterfaceCounters(RecordBase):
     """Counter record 0:1 (if_counters)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1
-    NAME: ClassVar[str] = "generic_interface"
     if_index: int
     if_type: int
     if_speed: int
@@ -295,13 +357,11 @@ class GenericInterfaceCounters:
         return bool(self.if_status & 2)
 
 
+@counter_record(0, 2, "ethernet")
 @dataclass(frozen=True, slots=True)
-class EthernetCounters:
+class EthernetCounters(RecordBase):
     """Counter record 0:2 (dot3Stats)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 2
-    NAME: ClassVar[str] = "ethernet"
     alignment_errors: int
     fcs_errors: int
     single_collision_frames: int
@@ -317,13 +377,11 @@ class EthernetCounters:
     symbol_errors: int
 
 
+@counter_record(0, 5, "vlan")
 @dataclass(frozen=True, slots=True)
-class VlanCounters:
+class VlanCounters(RecordBase):
     """Counter record 0:5."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 5
-    NAME: ClassVar[str] = "vlan"
     vlan_id: int
     octets: int
     ucast_pkts: int
@@ -332,13 +390,11 @@ class VlanCounters:
     discards: int
 
 
+@counter_record(0, 7, "lag_port_stats")
 @dataclass(frozen=True, slots=True)
-class LagPortStats:
+class LagPortStats(RecordBase):
     """Counter record 0:7 (sflow_lag.txt)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 7
-    NAME: ClassVar[str] = "lag_port_stats"
     actor_system_id: str
     partner_system_id: str
     attached_agg_id: int
@@ -372,13 +428,11 @@ class SfpLane:
     rx_wavelength_nm: int
 
 
+@counter_record(0, 10, "sfp")
 @dataclass(frozen=True, slots=True)
-class SfpCounters:
+class SfpCounters(RecordBase):
     """Counter record 0:10 (sflow_optics.txt)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 10
-    NAME: ClassVar[str] = "sfp"
     module_id: int
     module_total_lanes: int
     supply_voltage_mv: int
@@ -386,13 +440,11 @@ class SfpCounters:
     lanes: tuple[SfpLane, ...]
 
 
+@counter_record(0, 11, "pfc")
 @dataclass(frozen=True, slots=True)
-class PfcCounters:
+class PfcCounters(RecordBase):
     """Counter record 0:11 (priority flow control; sflowtool's SFLCOUNTERS_PFC)."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 11
-    NAME: ClassVar[str] = "pfc"
     requests: int
     indications: int
     pause_duration_us: int
@@ -400,13 +452,11 @@ class PfcCounters:
     storm_restored: int
 
 
+@counter_record(0, 1001, "processor")
 @dataclass(frozen=True, slots=True)
-class ProcessorCounters:
+class ProcessorCounters(RecordBase):
     """Counter record 0:1001; CPU in 1/100 % (−1 unknown), memory in bytes."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1001
-    NAME: ClassVar[str] = "processor"
     cpu_5s: int
     cpu_1m: int
     cpu_5m: int
@@ -414,23 +464,19 @@ class ProcessorCounters:
     free_memory: int
 
 
+@counter_record(0, 1005, "port_name")
 @dataclass(frozen=True, slots=True)
-class PortName:
+class PortName(RecordBase):
     """Counter record 0:1005: the port's ifName, e.g. "Ethernet4"."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 1005
-    NAME: ClassVar[str] = "port_name"
     name: str
 
 
+@counter_record(0, 2000, "host_description")
 @dataclass(frozen=True, slots=True)
-class HostDescription:
+class HostDescription(RecordBase):
     """Counter record 0:2000 (sflow_host.txt); uuid is 16 fixed bytes on the wire."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 2000
-    NAME: ClassVar[str] = "host_description"
     hostname: str
     uuid: str
     machine_type: int
@@ -446,13 +492,11 @@ class HostAdapter:
     macs: tuple[str, ...]
 
 
+@counter_record(0, 2001, "host_adapters")
 @dataclass(frozen=True, slots=True)
-class HostAdapters:
+class HostAdapters(RecordBase):
     """Counter record 0:2001."""
 
-    ENTERPRISE: ClassVar[int] = 0
-    FORMAT: ClassVar[int] = 2001
-    NAME: ClassVar[str] = "host_adapters"
     adapters: tuple[HostAdapter, ...]
 
 

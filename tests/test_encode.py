@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from decoders import records as rec
 from decoders.encode import (
     XdrWriter,
     data_format,
@@ -26,44 +27,16 @@ from decoders.errors import DecodeError
 from decoders.packet import parse_packet
 from decoders.parse import decode_datagram
 from decoders.records import (
-    AsPathSegment,
     CounterRecord,
     CounterSample,
     Datagram,
     DataSource,
     DropSample,
-    EthernetCounters,
-    ExtendedAcl,
-    ExtendedEgressQueue,
-    ExtendedFunction,
-    ExtendedGateway,
-    ExtendedHwTrap,
-    ExtendedLinuxDropReason,
-    ExtendedQueue,
-    ExtendedRouter,
-    ExtendedSwitch,
-    ExtendedTimestamp,
-    ExtendedTransit,
     FlowRecord,
     FlowSample,
-    GenericInterfaceCounters,
-    HostAdapter,
-    HostAdapters,
-    HostDescription,
     Interface,
-    LagPortStats,
-    PfcCounters,
-    PortName,
-    ProcessorCounters,
     RawRecord,
     RawSample,
-    SampledEthernet,
-    SampledHeader,
-    SampledIPv4,
-    SampledIPv6,
-    SfpCounters,
-    SfpLane,
-    VlanCounters,
 )
 from tests.shared_data import shared_dir
 
@@ -138,7 +111,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "sampled_ethernet",
-        SampledEthernet(1522, "00:11:22:33:44:55", "66:77:88:99:aa:bb", 0x0800),
+        rec.SampledEthernet(1522, "00:11:22:33:44:55", "66:77:88:99:aa:bb", 0x0800),
         """
         00000002 00000018   # 0:2 sampled_ethernet, length 24
         000005f2            # length 1522
@@ -149,7 +122,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "sampled_ipv4",
-        SampledIPv4(1500, 17, "10.0.0.1", "10.0.0.2", 49152, 4791, 0, 2),
+        rec.SampledIPv4(1500, 17, "10.0.0.1", "10.0.0.2", 49152, 4791, 0, 2),
         """
         00000003 00000020   # 0:3 sampled_ipv4, length 32
         000005dc            # length 1500
@@ -164,7 +137,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "sampled_ipv6",
-        SampledIPv6(4136, 17, "2001:db8::1", "fe80::abcd:1", 50000, 4791, 0x12, 3),
+        rec.SampledIPv6(4136, 17, "2001:db8::1", "fe80::abcd:1", 50000, 4791, 0x12, 3),
         """
         00000004 00000038   # 0:4 sampled_ipv6, length 56
         00001028            # length 4136
@@ -179,7 +152,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_switch",
-        ExtendedSwitch(100, 3, 200, 5),
+        rec.ExtendedSwitch(100, 3, 200, 5),
         """
         000003e9 00000010   # 0:1001 extended_switch, length 16
         00000064 00000003   # src_vlan 100, src_priority 3
@@ -188,7 +161,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_router_ipv4",
-        ExtendedRouter("192.0.2.254", 24, 16),
+        rec.ExtendedRouter("192.0.2.254", 24, 16),
         """
         000003ea 00000010   # 0:1002 extended_router, length 16
         00000001 c00002fe   # next hop IPv4 192.0.2.254
@@ -197,7 +170,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_router_ipv6",
-        ExtendedRouter("2001:db8::fe", 64, 48),
+        rec.ExtendedRouter("2001:db8::fe", 64, 48),
         """
         000003ea 0000001c   # 0:1002, length 28
         00000002 20010db8 00000000 00000000 000000fe   # next hop IPv6 2001:db8::fe
@@ -206,7 +179,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_router_unknown",
-        ExtendedRouter(None, 0, 32),
+        rec.ExtendedRouter(None, 0, 32),
         """
         000003ea 0000000c   # 0:1002, length 12
         00000000            # next hop type 0 = unknown, no address bytes
@@ -215,12 +188,12 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_gateway",
-        ExtendedGateway(
+        rec.ExtendedGateway(
             "198.51.100.1",
             65001,
             65002,
             65003,
-            (AsPathSegment(2, (65010, 4200000000)), AsPathSegment(1, (65030,))),
+            (rec.AsPathSegment(2, (65010, 4200000000)), rec.AsPathSegment(1, (65030,))),
             (0xFDE80064, 0xFFFFFF01),
             100,
         ),
@@ -239,7 +212,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_egress_queue",
-        ExtendedEgressQueue(3),
+        rec.ExtendedEgressQueue(3),
         """
         0000040c 00000004   # 0:1036 extended_egress_queue, length 4
         00000003            # queue 3
@@ -247,7 +220,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_acl",
-        ExtendedAcl(42, "deny-roce", 1),
+        rec.ExtendedAcl(42, "deny-roce", 1),
         """
         0000040d 00000018   # 0:1037 extended_acl, length 24
         0000002a            # number 42
@@ -257,7 +230,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_function",
-        ExtendedFunction("tcp_v4_rcv"),
+        rec.ExtendedFunction("tcp_v4_rcv"),
         """
         0000040e 00000010   # 0:1038 extended_function, length 16
         0000000a 7463705f76345f726376 0000   # symbol "tcp_v4_rcv" (10) + 2 pad
@@ -265,7 +238,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_transit",
-        ExtendedTransit(1_000_000),
+        rec.ExtendedTransit(1_000_000),
         """
         0000040f 00000004   # 0:1039 extended_transit, length 4
         000f4240            # delay 1,000,000 ns
@@ -273,14 +246,14 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_transit_saturated",
-        ExtendedTransit(0xFFFFFFFF),
+        rec.ExtendedTransit(0xFFFFFFFF),
         """
         0000040f 00000004 ffffffff   # 0:1039, delay saturated
         """,
     ),
     (
         "extended_queue",
-        ExtendedQueue(65536),
+        rec.ExtendedQueue(65536),
         """
         00000410 00000004   # 0:1040 extended_queue, length 4
         00010000            # depth 65536 bytes
@@ -288,7 +261,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_hw_trap",
-        ExtendedHwTrap("l3_drops", "blackhole_route"),
+        rec.ExtendedHwTrap("l3_drops", "blackhole_route"),
         """
         00000411 00000020   # 0:1041 extended_hw_trap, length 32
         00000008 6c335f64726f7073                     # group "l3_drops" (8), no pad
@@ -297,7 +270,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_linux_drop_reason",
-        ExtendedLinuxDropReason("NO_SOCKET"),
+        rec.ExtendedLinuxDropReason("NO_SOCKET"),
         """
         00000412 00000010   # 0:1042 extended_linux_drop_reason, length 16
         00000009 4e4f5f534f434b4554 000000   # "NO_SOCKET" (9) + 3 pad
@@ -305,7 +278,7 @@ FLOW_RECORDS: list[tuple[str, FlowRecord, str]] = [
     ),
     (
         "extended_timestamp",
-        ExtendedTimestamp(1700000000123456789),
+        rec.ExtendedTimestamp(1700000000123456789),
         """
         00000413 00000008   # 0:1043 extended_timestamp, length 8
         17979cfe 3d85cd15   # u64 1700000000123456789 ns
@@ -340,18 +313,18 @@ def test_flow_record_decodes_back(record: FlowRecord, expected: str) -> None:
 def test_flow_record_field_values() -> None:
     """Spot checks of decoded field values (equality above covers the rest)."""
     header = decode_flow_record(hx(FLOW_RECORDS[1][2]))
-    assert isinstance(header, SampledHeader)
+    assert isinstance(header, rec.SampledHeader)
     assert (header.protocol, header.frame_length, header.stripped) == (1, 1086, 4)
     assert header.header == ROCE_HEADER
     assert header.packet == parse_packet(1, ROCE_HEADER)
     fixtures = {f[0]: f[2] for f in FLOW_RECORDS}
     gateway = decode_flow_record(hx(fixtures["extended_gateway"]))
-    assert isinstance(gateway, ExtendedGateway)
+    assert isinstance(gateway, rec.ExtendedGateway)
     assert gateway.next_hop == "198.51.100.1"
     assert gateway.as_path[0].asns == (65010, 4200000000)
     assert gateway.communities == (0xFDE80064, 0xFFFFFF01)
     acl = decode_flow_record(hx(fixtures["extended_acl"]))
-    assert acl == ExtendedAcl(number=42, name="deny-roce", direction=1)
+    assert acl == rec.ExtendedAcl(number=42, name="deny-roce", direction=1)
 
 
 # Odd-length opaques: sampled_header bodies with 0–5 header bytes (length word excludes the pad).
@@ -371,7 +344,7 @@ def test_opaque_padding(header: str, expected: str) -> None:
     full = hx("00000001 " + expected)  # data_format 0:1, record length, fields, opaque
     assert encode_flow_record(record) == full
     decoded = decode_flow_record(full)
-    assert isinstance(decoded, SampledHeader)
+    assert isinstance(decoded, rec.SampledHeader)
     assert decoded.header == bytes.fromhex(header)
 
 
@@ -389,14 +362,16 @@ def test_opaque_padding(header: str, expected: str) -> None:
 )
 def test_string_padding(name: str, expected: str) -> None:
     full = hx("000003ed " + expected)  # data_format 0:1005 port_name, length, string
-    assert encode_counter_record(PortName(name)) == full
-    assert decode_counter_record(full) == PortName(name)
+    assert encode_counter_record(rec.PortName(name)) == full
+    assert decode_counter_record(full) == rec.PortName(name)
 
 
 def test_utf8_string_counts_bytes_not_characters() -> None:
     # "é" is 2 UTF-8 bytes; "gpü" = 67 70 c3 bc = 4 bytes, no pad
-    assert encode_counter_record(PortName("gpü")) == hx("000003ed 00000008 00000004 6770c3bc")
-    assert encode_flow_record(ExtendedFunction("é")) == hx("0000040e 00000008 00000002 c3a90000")
+    assert encode_counter_record(rec.PortName("gpü")) == hx("000003ed 00000008 00000004 6770c3bc")
+    assert encode_flow_record(rec.ExtendedFunction("é")) == hx(
+        "0000040e 00000008 00000002 c3a90000"
+    )
 
 
 # =============================================================================================
@@ -405,7 +380,7 @@ def test_utf8_string_counts_bytes_not_characters() -> None:
 COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     (
         "generic_interface",
-        GenericInterfaceCounters(
+        rec.GenericInterfaceCounters(
             if_index=7,
             if_type=6,
             if_speed=100_000_000_000,
@@ -451,7 +426,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "ethernet",
-        EthernetCounters(*range(1, 14)),
+        rec.EthernetCounters(*range(1, 14)),
         """
         00000002 00000034   # 0:2 ethernet, length 52
         00000001 00000002 00000003 00000004   # alignment, FCS, single coll., multiple coll.
@@ -462,7 +437,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "vlan",
-        VlanCounters(100, 1 << 32, 10, 11, 12, 13),
+        rec.VlanCounters(100, 1 << 32, 10, 11, 12, 13),
         """
         00000005 0000001c   # 0:5 vlan, length 28
         00000064            # vlan_id 100
@@ -472,7 +447,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "lag_port_stats",
-        LagPortStats(
+        rec.LagPortStats(
             "00:00:5e:00:53:01", "00:00:5e:00:53:02", 1000, 0x3D, 0x3F, 0x3D, 0x3F, *range(1, 9)
         ),
         """
@@ -487,14 +462,14 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "sfp",
-        SfpCounters(
+        rec.SfpCounters(
             1,
             2,
             3300,
             -5000,
             (
-                SfpLane(1, 6500, 501, 100, 1000, 1311, 400, 50, 800, 1311),
-                SfpLane(2, 6400, 502, 101, 1001, 1310, 0, 0, 0, 0),
+                rec.SfpLane(1, 6500, 501, 100, 1000, 1311, 400, 50, 800, 1311),
+                rec.SfpLane(2, 6400, 502, 101, 1001, 1310, 0, 0, 0, 0),
             ),
         ),
         """
@@ -512,7 +487,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "pfc",
-        PfcCounters(1, 2, 3, 4, 5),
+        rec.PfcCounters(1, 2, 3, 4, 5),
         """
         0000000b 00000014   # 0:11 pfc, length 20
         00000001 00000002   # requests, indications
@@ -522,7 +497,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "processor",
-        ProcessorCounters(1234, -1, 0, 64 << 30, 8 << 30),
+        rec.ProcessorCounters(1234, -1, 0, 64 << 30, 8 << 30),
         """
         000003e9 0000001c   # 0:1001 processor, length 28
         000004d2            # 5s cpu 12.34 %
@@ -534,7 +509,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "port_name",
-        PortName("Ethernet4"),
+        rec.PortName("Ethernet4"),
         """
         000003ed 00000010   # 0:1005 port_name, length 16
         00000009 45746865726e657434 000000   # "Ethernet4" (9) + 3 pad
@@ -542,7 +517,7 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "host_description",
-        HostDescription("gpu-node-07", "12345678-9abc-def0-1234-56789abcdef0", 3, 2, "6.8.0"),
+        rec.HostDescription("gpu-node-07", "12345678-9abc-def0-1234-56789abcdef0", 3, 2, "6.8.0"),
         """
         000007d0 00000034   # 0:2000 host_descr, length 52
         0000000b 6770752d6e6f64652d3037 00   # hostname "gpu-node-07" (11) + 1 pad
@@ -554,10 +529,10 @@ COUNTER_RECORDS: list[tuple[str, CounterRecord, str]] = [
     ),
     (
         "host_adapters",
-        HostAdapters(
+        rec.HostAdapters(
             (
-                HostAdapter(2, ("02:42:ac:11:00:02", "02:42:ac:11:00:03")),
-                HostAdapter(3, ()),
+                rec.HostAdapter(2, ("02:42:ac:11:00:02", "02:42:ac:11:00:03")),
+                rec.HostAdapter(3, ()),
             )
         ),
         """
@@ -604,23 +579,23 @@ def test_counter_record_decodes_back(record: CounterRecord, expected: str) -> No
 def test_counter_record_field_values() -> None:
     fixtures = {f[0]: f[2] for f in COUNTER_RECORDS}
     generic = decode_counter_record(hx(fixtures["generic_interface"]))
-    assert isinstance(generic, GenericInterfaceCounters)
+    assert isinstance(generic, rec.GenericInterfaceCounters)
     assert generic.if_speed == 100_000_000_000
     assert generic.admin_up and generic.oper_up
     assert generic.out_octets == 0x987654321
     sfp = decode_counter_record(hx(fixtures["sfp"]))
-    assert isinstance(sfp, SfpCounters)
+    assert isinstance(sfp, rec.SfpCounters)
     assert sfp.temperature_mc == -5000
     assert [lane.tx_bias_current_ua for lane in sfp.lanes] == [6500, 6400]
     cpu = decode_counter_record(hx(fixtures["processor"]))
-    assert isinstance(cpu, ProcessorCounters)
+    assert isinstance(cpu, rec.ProcessorCounters)
     assert (cpu.cpu_5s, cpu.cpu_1m, cpu.total_memory) == (1234, -1, 64 << 30)
     host = decode_counter_record(hx(fixtures["host_description"]))
-    assert isinstance(host, HostDescription)
+    assert isinstance(host, rec.HostDescription)
     assert host.uuid == "12345678-9abc-def0-1234-56789abcdef0"
     assert host.os_release == "6.8.0"
     lag = decode_counter_record(hx(fixtures["lag_port_stats"]))
-    assert isinstance(lag, LagPortStats)
+    assert isinstance(lag, rec.LagPortStats)
     assert lag.partner_system_id == "00:00:5e:00:53:02"
     assert (lag.actor_oper_state, lag.marker_response_pdus_tx) == (0x3F, 8)
 
@@ -639,7 +614,7 @@ COMPACT_FLOW = FlowSample(
     drops=0,
     input=Interface(0, 7),
     output=Interface(1, 258),
-    records=(ExtendedSwitch(100, 3, 100, 3),),
+    records=(rec.ExtendedSwitch(100, 3, 100, 3),),
 )
 COMPACT_FLOW_HEX = f"""
     00000001 00000038   # sample 0:1 flow_sample (compact), length 56
@@ -663,7 +638,7 @@ EXPANDED_FLOW = FlowSample(
     drops=3,
     input=Interface(0, 0x4B000001),
     output=Interface(2, 7),
-    records=(ExtendedEgressQueue(5), ExtendedQueue(65536), ExtendedTransit(2500)),
+    records=(rec.ExtendedEgressQueue(5), rec.ExtendedQueue(65536), rec.ExtendedTransit(2500)),
 )
 EXPANDED_FLOW_HEX = """
     00000003 00000050   # sample 0:3 flow_sample_expanded, length 80
@@ -680,7 +655,7 @@ EXPANDED_FLOW_HEX = """
     0000040f 00000004 000009c4   # 1039 transit 2500 ns
 """
 
-COMPACT_COUNTERS = CounterSample(False, 5, DataSource(0, 7), (PfcCounters(1, 2, 3, 4, 5),))
+COMPACT_COUNTERS = CounterSample(False, 5, DataSource(0, 7), (rec.PfcCounters(1, 2, 3, 4, 5),))
 COMPACT_COUNTERS_HEX = """
     00000002 00000028   # sample 0:2 counters_sample (compact), length 40
     00000005            # sequence 5
@@ -689,7 +664,7 @@ COMPACT_COUNTERS_HEX = """
     0000000b 00000014 00000001 00000002 00000003 00000004 00000005   # 0:11 pfc
 """
 
-EXPANDED_COUNTERS = CounterSample(True, 6, DataSource(2, 0x01000000), (PortName("swp1"),))
+EXPANDED_COUNTERS = CounterSample(True, 6, DataSource(2, 0x01000000), (rec.PortName("swp1"),))
 EXPANDED_COUNTERS_HEX = """
     00000004 00000020   # sample 0:4 counters_sample_expanded, length 32
     00000006            # sequence 6
@@ -707,12 +682,12 @@ DROP = DropSample(
     output_ifindex=0,
     reason=258,
     records=(
-        ExtendedEgressQueue(0),
-        ExtendedAcl(7, "rdma", 1),
-        ExtendedFunction("ip_rcv"),
-        ExtendedHwTrap("acl_drops", "ingress_flow_action_drop"),
-        ExtendedLinuxDropReason("NETFILTER_DROP"),
-        ExtendedTimestamp(1700000000000000000),
+        rec.ExtendedEgressQueue(0),
+        rec.ExtendedAcl(7, "rdma", 1),
+        rec.ExtendedFunction("ip_rcv"),
+        rec.ExtendedHwTrap("acl_drops", "ingress_flow_action_drop"),
+        rec.ExtendedLinuxDropReason("NETFILTER_DROP"),
+        rec.ExtendedTimestamp(1700000000000000000),
     ),
 )
 DROP_HEX = """
@@ -781,7 +756,7 @@ def test_compact_flow_sample_fields() -> None:
     )
     assert s.input.ifindex == 7
     assert s.output.discard_reason == 258 and s.output.ifindex is None
-    assert s.records == (ExtendedSwitch(100, 3, 100, 3),)
+    assert s.records == (rec.ExtendedSwitch(100, 3, 100, 3),)
 
 
 def test_expanded_flow_sample_fields() -> None:
@@ -805,7 +780,7 @@ def test_counter_sample_fields() -> None:
     (e,) = decode_datagram(_one_sample_datagram(EXPANDED_COUNTERS_HEX)).samples
     assert isinstance(e, CounterSample)
     assert (e.expanded, e.sequence, e.source) == (True, 6, DataSource(2, 1 << 24))
-    assert e.records == (PortName("swp1"),)
+    assert e.records == (rec.PortName("swp1"),)
 
 
 def test_drop_sample_fields() -> None:
@@ -815,9 +790,9 @@ def test_drop_sample_fields() -> None:
     assert (d.input_ifindex, d.output_ifindex, d.reason) == (12, 0, 258)
     assert [r.FORMAT for r in d.records] == [1036, 1037, 1038, 1041, 1042, 1043]  # type: ignore[union-attr]
     trap = d.records[3]
-    assert isinstance(trap, ExtendedHwTrap)
+    assert isinstance(trap, rec.ExtendedHwTrap)
     assert trap.trap == "ingress_flow_action_drop"
-    assert d.records[5] == ExtendedTimestamp(1700000000000000000)
+    assert d.records[5] == rec.ExtendedTimestamp(1700000000000000000)
 
 
 # Interface words of compact flow samples: top 2 bits format, low 30 bits value.
@@ -976,14 +951,14 @@ def test_compact_limits_are_exclusive() -> None:
 @pytest.mark.parametrize(
     "record",
     [
-        ExtendedSwitch(1 << 32, 0, 0, 0),
-        ExtendedSwitch(-1, 0, 0, 0),
-        ExtendedTimestamp(1 << 64),
-        SampledIPv4(0, 0, "10.0.0.256", "10.0.0.1", 0, 0, 0, 0),
-        SampledIPv6(0, 0, "10.0.0.1", "::1", 0, 0, 0, 0),
-        SampledEthernet(0, "00:11:22:33:44", "00:11:22:33:44:55", 0),
-        ExtendedRouter("not-an-address", 0, 0),
-        ExtendedFunction("x" * 1025),
+        rec.ExtendedSwitch(1 << 32, 0, 0, 0),
+        rec.ExtendedSwitch(-1, 0, 0, 0),
+        rec.ExtendedTimestamp(1 << 64),
+        rec.SampledIPv4(0, 0, "10.0.0.256", "10.0.0.1", 0, 0, 0, 0),
+        rec.SampledIPv6(0, 0, "10.0.0.1", "::1", 0, 0, 0, 0),
+        rec.SampledEthernet(0, "00:11:22:33:44", "00:11:22:33:44:55", 0),
+        rec.ExtendedRouter("not-an-address", 0, 0),
+        rec.ExtendedFunction("x" * 1025),
         RawRecord(1 << 20, 0, b""),
     ],
 )
@@ -995,13 +970,13 @@ def test_unrepresentable_flow_records_raise_value_error(record: FlowRecord) -> N
 @pytest.mark.parametrize(
     "record",
     [
-        PortName("p" * 256),
-        HostDescription("h" * 65, "12345678-9abc-def0-1234-56789abcdef0", 0, 0, ""),
-        HostDescription("h", "12345678-9abc-def0-1234-56789abcdef0", 0, 0, "r" * 33),
-        HostDescription("h", "not-a-uuid", 0, 0, ""),
-        ProcessorCounters(1 << 31, 0, 0, 0, 0),
-        SfpCounters(0, 0, 0, -(1 << 31) - 1, ()),
-        LagPortStats("00:00:5e:00:53:01", "00:00:5e:00:53:02", 0, 256, 0, 0, 0, *[0] * 8),
+        rec.PortName("p" * 256),
+        rec.HostDescription("h" * 65, "12345678-9abc-def0-1234-56789abcdef0", 0, 0, ""),
+        rec.HostDescription("h", "12345678-9abc-def0-1234-56789abcdef0", 0, 0, "r" * 33),
+        rec.HostDescription("h", "not-a-uuid", 0, 0, ""),
+        rec.ProcessorCounters(1 << 31, 0, 0, 0, 0),
+        rec.SfpCounters(0, 0, 0, -(1 << 31) - 1, ()),
+        rec.LagPortStats("00:00:5e:00:53:01", "00:00:5e:00:53:02", 0, 256, 0, 0, 0, *[0] * 8),
     ],
 )
 def test_unrepresentable_counter_records_raise_value_error(record: CounterRecord) -> None:
@@ -1010,8 +985,8 @@ def test_unrepresentable_counter_records_raise_value_error(record: CounterRecord
 
 
 def test_string_limits_are_inclusive() -> None:
-    assert len(encode_counter_record(PortName("p" * 255))) == 8 + 4 + 256
-    host = HostDescription("h" * 64, "12345678-9abc-def0-1234-56789abcdef0", 0, 0, "r" * 32)
+    assert len(encode_counter_record(rec.PortName("p" * 255))) == 8 + 4 + 256
+    host = rec.HostDescription("h" * 64, "12345678-9abc-def0-1234-56789abcdef0", 0, 0, "r" * 32)
     assert decode_counter_record(encode_counter_record(host)) == host
 
 
@@ -1030,11 +1005,11 @@ def test_datagram_rejections() -> None:
 
 def test_wrong_types_raise_type_error() -> None:
     with pytest.raises(TypeError):
-        encode_flow_record(PortName("x"))  # type: ignore[arg-type]
+        encode_flow_record(rec.PortName("x"))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        encode_counter_record(ExtendedSwitch(1, 2, 3, 4))  # type: ignore[arg-type]
+        encode_counter_record(rec.ExtendedSwitch(1, 2, 3, 4))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        encode_sample(PortName("x"))  # type: ignore[arg-type]
+        encode_sample(rec.PortName("x"))  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         encode_sample(
             FlowSample(
@@ -1046,7 +1021,7 @@ def test_wrong_types_raise_type_error() -> None:
                 0,
                 Interface(0, 1),
                 Interface(0, 1),
-                (PortName("x"),),
+                (rec.PortName("x"),),
             )  # type: ignore[arg-type]
         )
 
@@ -1122,8 +1097,8 @@ def test_writer_samples_and_records_append() -> None:
     w.sample(COMPACT_FLOW)
     assert w.getvalue() == encode_datagram(Datagram("192.0.2.1", 1, 0, 1, 60000, (COMPACT_FLOW,)))
     w.clear()
-    w.flow_record(ExtendedSwitch(100, 3, 100, 3))
-    w.counter_record(PfcCounters(1, 2, 3, 4, 5))
+    w.flow_record(rec.ExtendedSwitch(100, 3, 100, 3))
+    w.counter_record(rec.PfcCounters(1, 2, 3, 4, 5))
     assert w.getvalue() == hx(
         SWITCH_RECORD + " 0000000b 00000014 00000001 00000002 00000003 00000004 00000005"
     )
@@ -1141,12 +1116,12 @@ def test_writer_leaves_no_partial_output_on_error() -> None:
         0,
         Interface(0, 1),
         Interface(0, 1),
-        (ExtendedSwitch(1, 2, 3, 4), ExtendedSwitch(1 << 32, 0, 0, 0)),
+        (rec.ExtendedSwitch(1, 2, 3, 4), rec.ExtendedSwitch(1 << 32, 0, 0, 0)),
     )
     with pytest.raises(ValueError):
         w.sample(bad)
     with pytest.raises(ValueError):
-        w.flow_record(ExtendedAcl(1, "x" * 2000, 0))
+        w.flow_record(rec.ExtendedAcl(1, "x" * 2000, 0))
     assert w.getvalue() == hx("00000001")
 
 
@@ -1224,7 +1199,7 @@ def test_vector_drop_acl_values() -> None:
         2,
         1,
     )
-    assert s.records == (ExtendedAcl(42, "foo!", 2),)
+    assert s.records == (rec.ExtendedAcl(42, "foo!", 2),)
 
 
 @pytest.mark.captures
@@ -1233,7 +1208,7 @@ def test_vector_flow_sample_header_padding() -> None:
     (s,) = d.samples
     assert isinstance(s, FlowSample) and not s.expanded
     (record,) = s.records
-    assert isinstance(record, SampledHeader)
+    assert isinstance(record, rec.SampledHeader)
     assert len(record.header) == 78  # not a multiple of 4: 2 pad bytes on the wire
     assert encode_flow_record(record)[4:8] == hx("00000060")  # record length 16 + 80
 

@@ -54,37 +54,13 @@ def _aligned(data: bytes) -> None:
 # One record per type, each inside a minimal datagram framed by the test
 
 
-FLOW_RECORD_STRATEGIES = {
-    "sampled_header": S.sampled_headers(),
-    "sampled_ethernet": S.sampled_ethernets,
-    "sampled_ipv4": S.sampled_ipv4s,
-    "sampled_ipv6": S.sampled_ipv6s,
-    "extended_switch": S.extended_switches,
-    "extended_router": S.extended_routers,
-    "extended_gateway": S.extended_gateways,
-    "extended_egress_queue": S.extended_egress_queues,
-    "extended_acl": S.extended_acls,
-    "extended_function": S.extended_functions,
-    "extended_transit": S.extended_transits,
-    "extended_queue": S.extended_queues,
-    "extended_hw_trap": S.extended_hw_traps,
-    "extended_linux_drop_reason": S.extended_linux_drop_reasons,
-    "extended_timestamp": S.extended_timestamps,
-    "raw_flow_record": S.raw_flow_records,
+# Keyed by the registry's record name (the test ids), plus the raw record of each kind.
+FLOW_RECORD_STRATEGIES = {cls.NAME: s for cls, s in S.FLOW_RECORD_STRATEGIES.items()} | {
+    "raw_flow_record": S.raw_flow_records
 }
 
-COUNTER_RECORD_STRATEGIES = {
-    "generic_interface": S.generic_interface_counters,
-    "ethernet": S.ethernet_counters,
-    "vlan": S.vlan_counters,
-    "lag_port_stats": S.lag_port_stats,
-    "sfp": S.sfp_counters,
-    "pfc": S.pfc_counters,
-    "processor": S.processor_counters,
-    "port_name": S.port_names,
-    "host_description": S.host_descriptions,
-    "host_adapters": S.host_adapters,
-    "raw_counter_record": S.raw_counter_records,
+COUNTER_RECORD_STRATEGIES = {cls.NAME: s for cls, s in S.COUNTER_RECORD_STRATEGIES.items()} | {
+    "raw_counter_record": S.raw_counter_records
 }
 
 
