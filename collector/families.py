@@ -552,9 +552,7 @@ def initial_counters() -> dict[str, dict[tuple[str, ...], float]]:
         if not family.labels:
             known: tuple[tuple[str, ...], ...] = ((),)
         else:
-            known = _CLOSED_FAMILY_LABELS.get(family.name) or _CLOSED_LABELS.get(
-                family.labels, ()
-            )
+            known = _CLOSED_FAMILY_LABELS.get(family.name) or _CLOSED_LABELS.get(family.labels, ())
         if known:
             out[family.name] = dict.fromkeys(known, 0.0)
     return out
