@@ -9,11 +9,12 @@ Every input goes through the full decoder and every fast path build. A failure i
   reason ``internal_error`` (a bug caught by the decoder's last-resort handler);
 * the fast path accepting a datagram the full decoder rejects or the other way round, or
   rejecting it with another reason, offset or path;
-* for an accepted datagram: a different number of flow-sample rows, other samples that
-  ``decode_sample`` does not decode to the full decoder's samples, key row fields (sequence,
+* for an accepted datagram: a different number of flow-sample rows, counter and drop rows or
+  other samples that do not follow the scan's rule or hold other values than the full decoder's
+  samples (``tests/row_oracle.py``), key flow row fields (sequence,
   sampling rate, interfaces, frame length, DSCP/ECN, protocol, ports, BTH opcode, QP, RETH DMA
   length, AETH syndrome, transit delay, queue depth) that differ from the decoded records, or
-  compiled rows that differ in any column from the plain-Python rows.
+  compiled rows (flow, counter, drop) that differ in any column from the plain-Python rows.
 
 On a failure the input is printed as hex with the traceback (and saved under ``--artifacts``) and
 the exit status is 1. Engines: ``atheris`` (coverage-guided libFuzzer, Python code instrumented;
@@ -68,6 +69,10 @@ class Checker:
             SampledHeader,
         )
 
+        sys.path.insert(0, str(REPO))  # the row rule's oracle lives with the tests
+        from tests.row_oracle import check_counter_and_drop_rows
+
+        self.check_rows = check_counter_and_drop_rows
         self.fp = fastpath
         self.DecodeError = DecodeError
         self.decode_datagram = decode_datagram
@@ -114,8 +119,11 @@ class Checker:
                 raise Failure(f"{name} rejects what decode_datagram accepts: {got}")
             assert datagram is not None
             self._compare(name, data, datagram, rows, added)
-            width = self.fp.NUM_COLUMNS
-            values = rows.storage[: rows.count * width]
+            values = (
+                rows.storage[: rows.count * self.fp.NUM_COLUMNS],
+                rows.counter_storage[: rows.counter_count * self.fp.NUM_COUNTER_COLUMNS],
+                rows.drop_storage[: rows.drop_count * self.fp.NUM_DROP_COLUMNS],
+            )
             if previous is not None and values != previous[1]:
                 raise Failure(f"{name} rows differ from {previous[0]} rows")
             previous = (name, values)
@@ -127,14 +135,10 @@ class Checker:
             raise Failure(f"{name}: {added} rows for {len(flows)} flow samples")
         if rows.num_samples != len(datagram.samples) or rows.sequence != datagram.sequence:
             raise Failure(f"{name}: datagram header differs")
-        others = [
-            (i, s) for i, s in enumerate(datagram.samples) if not isinstance(s, self.FlowSample)
-        ]
-        if [o[3] for o in rows.others] != [i for i, _ in others]:
-            raise Failure(f"{name}: other samples located at {rows.others}")
-        for (fmt, offset, length, index), (_, sample) in zip(rows.others, others, strict=True):
-            if self.decode_sample(data, offset, length, fmt, index) != sample:
-                raise Failure(f"{name}: decode_sample of sample[{index}] differs")
+        try:
+            self.check_rows(data, datagram, rows)
+        except AssertionError as exc:
+            raise Failure(f"{name}: counter/drop rows or other samples differ: {exc}") from exc
         for k, (index, s) in enumerate(flows):
             row = rows.row(k)
             want = {
@@ -213,12 +217,60 @@ def _shared_payloads() -> list[bytes]:
     return out
 
 
+def _record_kind_seeds() -> list[bytes]:
+    """Datagrams with every record kind a counter or drop row reads or passes over."""
+    from decoders.encode import encode_datagram
+    from decoders.records import (
+        CounterSample,
+        Datagram,
+        DataSource,
+        DropSample,
+        EthernetCounters,
+        ExtendedAcl,
+        ExtendedEgressQueue,
+        ExtendedFunction,
+        ExtendedHwTrap,
+        ExtendedLinuxDropReason,
+        ExtendedSwitch,
+        ExtendedTimestamp,
+        GenericInterfaceCounters,
+        HostDescription,
+        PortName,
+    )
+
+    generic = GenericInterfaceCounters(3, 6, 10**11, 1, 3, *range(1, 15))
+    counters = CounterSample(
+        False, 7, DataSource(0, 3), (generic, EthernetCounters(*range(13)), PortName("swp3"))
+    )
+    host = CounterSample(
+        True, 8, DataSource(2, 1), (HostDescription("leaf1", "0" * 32, 2, 3, "6.1"),)
+    )
+    drop = DropSample(
+        True, 9, DataSource(0, 3), 4, 3, 5, 0,
+        (
+            ExtendedLinuxDropReason("SKB_DROP_REASON_NO_SOCKET"),
+            ExtendedFunction("udp_queue_rcv_skb"),
+            ExtendedHwTrap("l2_drops", "ingress_vlan_filter"),
+            ExtendedAcl(1, "acl-in", 1),
+            ExtendedTimestamp(10**15),
+            ExtendedEgressQueue(2),
+            ExtendedSwitch(1, 0, 2, 0),
+        ),
+    )  # fmt: skip
+    samples = (counters, host, drop, counters, drop)
+    return [
+        encode_datagram(Datagram("10.0.0.9", 1, 0, 5, 1000, samples[: n + 1]))
+        for n in range(len(samples))
+    ]
+
+
 def build_seeds(count: int) -> list[bytes]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from corpus import build_corpus
 
     seeds = build_corpus(count, seed=7)
     seeds += _shared_payloads()
+    seeds += _record_kind_seeds()
     header = struct.pack(">IIIIIII", 5, 1, 0x0A000001, 0, 1, 1, 0)
     seeds += [
         header,

@@ -53,7 +53,9 @@ class AgentStatus:
     sampling_rates: tuple[int, ...] = ()  # distinct rates seen in its flow samples, ascending
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: receivers build one per port and tick, and a frozen dataclass costs five times as
+# much to construct. Nothing mutates a status once it is made; the aggregator replaces it whole.
+@dataclass(slots=True)
 class PortStatus:
     """Latest state of one interface, from its last counter sample."""
 

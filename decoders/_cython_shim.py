@@ -41,8 +41,19 @@ class CView:
     """A typed memoryview type."""
 
 
+class CDoubleArray(CArray):
+    """A C array of doubles (declared, a list of floats)."""
+
+
 class CDouble(CType):
     """The C ``double`` type (a declared scalar of it is a ``float``)."""
+
+    @overload
+    def __getitem__(self, item: int) -> CDoubleArray: ...
+    @overload
+    def __getitem__(self, item: slice) -> CView: ...
+    def __getitem__(self, item: int | slice) -> CDoubleArray | CView:
+        return CDoubleArray(item) if isinstance(item, int) else CView()
 
 
 short = longlong = ulonglong = uchar = Py_ssize_t = bint = const_uchar = void = CType()
@@ -74,6 +85,8 @@ def exceptval(_value: object = None, *, check: bool = True) -> Callable[[F], F]:
 @overload
 def declare(ctype: CDouble, value: float | None = None, **_kw: object) -> float: ...  # type: ignore[overload-overlap]
 @overload
+def declare(ctype: CDoubleArray, value: None = None, **_kw: object) -> list[float]: ...  # type: ignore[overload-overlap]
+@overload
 def declare(ctype: CArray, value: None = None, **_kw: object) -> list[int]: ...
 @overload
 def declare(ctype: CView, value: None = None, **_kw: object) -> Any: ...
@@ -83,6 +96,8 @@ def declare(ctype: CType, value: int = 0, **_kw: object) -> int: ...
 def declare(ctype: type[T], value: T | None = None, **_kw: object) -> T: ...
 def declare(ctype: object, value: Any = None, **_kw: object) -> Any:
     """A C variable: an array becomes a zero-filled list, a scalar is its ``value``."""
+    if isinstance(ctype, CDoubleArray):
+        return [0.0] * ctype.size
     if isinstance(ctype, CArray):
         return [0] * ctype.size
     return value

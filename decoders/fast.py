@@ -76,7 +76,35 @@ from decoders.fastpath import (
     COL_TRANSIT_DELAY,
     COL_VLAN,
     COLUMNS,
+    CTR_FLAGS,
+    CTR_GENERIC,
+    CTR_HAS_GENERIC,
+    CTR_HAS_PORT_NAME,
+    CTR_INDEX,
+    CTR_LENGTH,
+    CTR_NAME_LENGTH,
+    CTR_NAME_OFFSET,
+    CTR_OFFSET,
+    CTR_SEQUENCE,
+    CTR_SOURCE_INDEX,
+    CTR_SOURCE_TYPE,
+    DRP_DROPS,
+    DRP_FUNCTION_LENGTH,
+    DRP_FUNCTION_OFFSET,
+    DRP_INDEX,
+    DRP_INPUT,
+    DRP_LENGTH,
+    DRP_LINUX_LENGTH,
+    DRP_LINUX_OFFSET,
+    DRP_OFFSET,
+    DRP_OUTPUT,
+    DRP_REASON,
+    DRP_SEQUENCE,
+    DRP_SOURCE_INDEX,
+    DRP_SOURCE_TYPE,
     NUM_COLUMNS,
+    NUM_COUNTER_COLUMNS,
+    NUM_DROP_COLUMNS,
     REC_EGRESS_QUEUE,
     REC_EXTENDED_SWITCH,
     REC_MALFORMED,
@@ -148,8 +176,36 @@ __all__ = [
     "COL_TRANSIT_DELAY",
     "COL_VLAN",
     "COMPILED_MODULE",
+    "CTR_FLAGS",
+    "CTR_GENERIC",
+    "CTR_HAS_GENERIC",
+    "CTR_HAS_PORT_NAME",
+    "CTR_INDEX",
+    "CTR_LENGTH",
+    "CTR_NAME_LENGTH",
+    "CTR_NAME_OFFSET",
+    "CTR_OFFSET",
+    "CTR_SEQUENCE",
+    "CTR_SOURCE_INDEX",
+    "CTR_SOURCE_TYPE",
+    "DRP_DROPS",
+    "DRP_FUNCTION_LENGTH",
+    "DRP_FUNCTION_OFFSET",
+    "DRP_INDEX",
+    "DRP_INPUT",
+    "DRP_LENGTH",
+    "DRP_LINUX_LENGTH",
+    "DRP_LINUX_OFFSET",
+    "DRP_OFFSET",
+    "DRP_OUTPUT",
+    "DRP_REASON",
+    "DRP_SEQUENCE",
+    "DRP_SOURCE_INDEX",
+    "DRP_SOURCE_TYPE",
     "IMPLEMENTATION",
     "NUM_COLUMNS",
+    "NUM_COUNTER_COLUMNS",
+    "NUM_DROP_COLUMNS",
     "PURE_ENV",
     "REASON",
     "REC_EGRESS_QUEUE",
@@ -167,6 +223,7 @@ __all__ = [
     "agent_text",
     "compiled_module",
     "other_samples",
+    "row_samples",
     "scan_datagram",
 ]
 
@@ -186,6 +243,28 @@ scan_datagram = cast("Callable[[Buffer, _pure.FlowRows], int]", _impl.scan_datag
 """Scan one datagram into a ``FlowRows`` (see ``decoders.fastpath.scan_datagram``)."""
 addresses = _pure.addresses
 agent_text = _pure.agent_text
+
+
+def _format_of(buf: bytes, body: int) -> int:
+    """The data_format word in front of the sample body at ``body``."""
+    return int.from_bytes(buf[body - 8 : body - 4], "big")
+
+
+def row_samples(data: Buffer, rows: _pure.FlowRows) -> list[Sample]:
+    """Decode in full the counter and drop samples the last scan of ``data`` made rows of, in
+    sample order (what the rows stand for; for tests and the few events that need records)."""
+    buf = data if isinstance(data, bytes) else bytes(data)
+    located = [
+        (row[CTR_INDEX], _format_of(buf, row[CTR_OFFSET]), row[CTR_OFFSET], row[CTR_LENGTH])
+        for row in map(rows.counter_row, range(rows.counter_count))
+    ] + [
+        (row[DRP_INDEX], 5, row[DRP_OFFSET], row[DRP_LENGTH])
+        for row in map(rows.drop_row, range(rows.drop_count))
+    ]
+    return [
+        decode_sample(buf, offset, length, fmt, index)
+        for index, fmt, offset, length in sorted(located)
+    ]
 
 
 def other_samples(data: Buffer, rows: _pure.FlowRows) -> list[Sample]:

@@ -1,5 +1,5 @@
 # cython: language_level=3, annotation_typing=False
-"""Fast sFlow v5 scan: flow samples → rows of int64 columns; other samples located, not decoded.
+"""Fast sFlow v5 scan: flow, counter and drop samples → rows of numbers; others located only.
 
 One source, two builds. This file is Cython "pure Python mode": run as it is, it is an ordinary
 Python module (``decoders.fastpath``); ``setup.py`` also has Cython compile this same file to C
@@ -19,8 +19,13 @@ What a scan does, per datagram:
   extension headers, UDP, TCP) and, on UDP destination port 4791, the RoCEv2 BTH plus RETH/AETH at
   the offsets ``decoders.rocev2.EXTENSION_HEADERS`` gives for the opcode (read into C tables at
   import: one source of truth for the opcode layouts);
-* every other sample (counters, drops, unknown formats) is reported as
-  ``(data_format, offset, length, index)`` in ``FlowRows.others``, ready for
+* a counter sample (0:2/0:4) becomes one COUNTER ROW (``CTR_*``: its sequence, data source,
+  port name position and the generic interface counters) and a drop sample (0:5) one DROP ROW
+  (``DRP_*``: its header fields, Linux drop reason and kernel function positions), when every
+  record in it is one the collector's accounting reads or may ignore (see the column tables);
+* every other sample (counter or drop samples with other records, and every sample after the
+  first such one, unknown formats) is reported as ``(data_format, offset, length, index)`` in
+  ``FlowRows.others``, ready for
   ``decoders.parse.decode_sample(data, offset, length, data_format, index)``;
 * the datagram header lands in ``FlowRows`` attributes (``agent_address_type``, raw
   ``agent_address`` bytes, ``sub_agent``, ``sequence``, ``uptime_ms``, ``num_samples``).
@@ -167,6 +172,76 @@ COLUMNS: tuple[str, ...] = tuple(
 )
 """Column names in index order, e.g. ``COLUMNS[COL_SAMPLING_RATE] == "sampling_rate"``."""
 
+# Counter rows: one per counter sample (0:2 compact, 0:4 expanded) whose records are all ones the
+# accounting reads — at most one generic_interface (0:1, at least 88 bytes), ethernet (0:2, at
+# least 52 bytes) and at most one port_name (0:1005, a well-formed string); any other record
+# sends the sample to ``others`` (decoded in full). Unsigned 64-bit values (``array("Q")``):
+# the position, the sample header, then the generic record's 19 fields in record order.
+_C_INDEX = cython.declare(cython.Py_ssize_t, 0)
+_C_OFFSET = cython.declare(cython.Py_ssize_t, 1)  # sample body offset in the datagram
+_C_LENGTH = cython.declare(cython.Py_ssize_t, 2)
+_C_SEQUENCE = cython.declare(cython.Py_ssize_t, 3)
+_C_SOURCE_TYPE = cython.declare(cython.Py_ssize_t, 4)
+_C_SOURCE_INDEX = cython.declare(cython.Py_ssize_t, 5)
+_C_FLAGS = cython.declare(cython.Py_ssize_t, 6)  # CTR_GENERIC | CTR_PORT_NAME
+_C_NAME_OFFSET = cython.declare(cython.Py_ssize_t, 7)  # port name bytes in the datagram
+_C_NAME_LENGTH = cython.declare(cython.Py_ssize_t, 8)
+_C_GENERIC = cython.declare(cython.Py_ssize_t, 9)  # if_index, if_type, if_speed, ... (19)
+_NUM_COUNTER_COLUMNS = cython.declare(cython.Py_ssize_t, 28)
+_CTR_GENERIC = cython.declare(cython.ulonglong, 1)
+_CTR_PORT_NAME = cython.declare(cython.ulonglong, 2)
+
+CTR_INDEX: int = _C_INDEX
+CTR_OFFSET: int = _C_OFFSET
+CTR_LENGTH: int = _C_LENGTH
+CTR_SEQUENCE: int = _C_SEQUENCE
+CTR_SOURCE_TYPE: int = _C_SOURCE_TYPE
+CTR_SOURCE_INDEX: int = _C_SOURCE_INDEX
+CTR_FLAGS: int = _C_FLAGS
+CTR_NAME_OFFSET: int = _C_NAME_OFFSET
+CTR_NAME_LENGTH: int = _C_NAME_LENGTH
+CTR_GENERIC: int = _C_GENERIC
+NUM_COUNTER_COLUMNS: int = _NUM_COUNTER_COLUMNS
+CTR_HAS_GENERIC: int = _CTR_GENERIC
+CTR_HAS_PORT_NAME: int = _CTR_PORT_NAME
+
+# Drop rows: one per drop sample (0:5) whose records are all well-formed ones of the kinds
+# sflow_drops.txt and sflow_version_5.txt give it (sampled header/ethernet/IPv4/IPv6, switch,
+# egress queue, ACL, function, transit, queue, hw trap, Linux drop reason, timestamp), with at
+# most one function and one Linux drop reason; anything else goes to ``others``. int64 values
+# (-1 = absent).
+_D_INDEX = cython.declare(cython.Py_ssize_t, 0)
+_D_OFFSET = cython.declare(cython.Py_ssize_t, 1)  # sample body offset in the datagram
+_D_LENGTH = cython.declare(cython.Py_ssize_t, 2)
+_D_SEQUENCE = cython.declare(cython.Py_ssize_t, 3)
+_D_SOURCE_TYPE = cython.declare(cython.Py_ssize_t, 4)
+_D_SOURCE_INDEX = cython.declare(cython.Py_ssize_t, 5)
+_D_DROPS = cython.declare(cython.Py_ssize_t, 6)
+_D_INPUT = cython.declare(cython.Py_ssize_t, 7)
+_D_OUTPUT = cython.declare(cython.Py_ssize_t, 8)
+_D_REASON = cython.declare(cython.Py_ssize_t, 9)
+_D_LINUX_OFFSET = cython.declare(cython.Py_ssize_t, 10)  # Linux drop reason text (1042)
+_D_LINUX_LENGTH = cython.declare(cython.Py_ssize_t, 11)
+_D_FUNCTION_OFFSET = cython.declare(cython.Py_ssize_t, 12)  # kernel function text (1038)
+_D_FUNCTION_LENGTH = cython.declare(cython.Py_ssize_t, 13)
+_NUM_DROP_COLUMNS = cython.declare(cython.Py_ssize_t, 14)
+
+DRP_INDEX: int = _D_INDEX
+DRP_OFFSET: int = _D_OFFSET
+DRP_LENGTH: int = _D_LENGTH
+DRP_SEQUENCE: int = _D_SEQUENCE
+DRP_SOURCE_TYPE: int = _D_SOURCE_TYPE
+DRP_SOURCE_INDEX: int = _D_SOURCE_INDEX
+DRP_DROPS: int = _D_DROPS
+DRP_INPUT: int = _D_INPUT
+DRP_OUTPUT: int = _D_OUTPUT
+DRP_REASON: int = _D_REASON
+DRP_LINUX_OFFSET: int = _D_LINUX_OFFSET
+DRP_LINUX_LENGTH: int = _D_LINUX_LENGTH
+DRP_FUNCTION_OFFSET: int = _D_FUNCTION_OFFSET
+DRP_FUNCTION_LENGTH: int = _D_FUNCTION_LENGTH
+NUM_DROP_COLUMNS: int = _NUM_DROP_COLUMNS
+
 # COL_RECORDS bits: which flow records the sample carries (any enterprise-0 record of that
 # format, well-formed or not); REC_OTHER = any other record; REC_MALFORMED = a record of a kind
 # the scan reads (1, 1001, 1036, 1039, 1040) was too short for its layout and was skipped.
@@ -218,6 +293,8 @@ ABSENT = -1
 
 _MAX_SAMPLES = cython.declare(cython.longlong, 4096)  # parse.MAX_SAMPLES_PER_DATAGRAM
 _MAX_RECORDS = cython.declare(cython.longlong, 1024)  # parse.MAX_RECORDS_PER_SAMPLE
+_MAX_STRING = cython.declare(cython.longlong, 1024)  # parse.MAX_STRING
+_MAX_PORT_NAME = cython.declare(cython.longlong, 255)  # sflow_host: port_name string<255>
 _ROCEV2_PORT = cython.declare(cython.longlong, 4791)
 _BTH_BYTES = cython.declare(cython.longlong, 12)
 
@@ -300,12 +377,27 @@ class FlowRows:
     uptime_ms = cython.declare(cython.longlong, visibility="readonly")
     num_samples = cython.declare(cython.longlong, visibility="readonly")
     others = cython.declare(list, visibility="readonly")
+    # counter and drop rows (see CTR_* and DRP_*), appended and committed like the flow rows
+    _cmv = cython.declare(cython.ulonglong[::1])
+    _counter_array = cython.declare(object)
+    counter_count = cython.declare(cython.Py_ssize_t, visibility="readonly")
+    _counter_capacity = cython.declare(cython.Py_ssize_t)
+    _dmv = cython.declare(cython.longlong[::1])
+    _drop_array = cython.declare(object)
+    drop_count = cython.declare(cython.Py_ssize_t, visibility="readonly")
+    _drop_capacity = cython.declare(cython.Py_ssize_t)
 
     def __init__(self, capacity: int = 64) -> None:
         self.capacity = 0
         self.count = 0
         self._array = array("q")
         self._mv = self._array
+        self.counter_count = self._counter_capacity = 0
+        self._counter_array = array("Q")
+        self._cmv = self._counter_array
+        self.drop_count = self._drop_capacity = 0
+        self._drop_array = array("q")
+        self._dmv = self._drop_array
         self.agent_address_type = 0
         self.agent_address = b""
         self.sub_agent = self.sequence = self.uptime_ms = self.num_samples = 0
@@ -315,6 +407,55 @@ class FlowRows:
     def clear(self) -> None:
         """Forget every row (the storage is kept)."""
         self.count = 0
+        self.counter_count = 0
+        self.drop_count = 0
+
+    @cython.ccall
+    @cython.locals(rows=cython.Py_ssize_t, need=cython.Py_ssize_t, new_capacity=cython.Py_ssize_t)
+    def _reserve_others(self, rows: int) -> None:
+        """Room for ``rows`` more counter rows and as many drop rows."""
+        need = self.counter_count + rows
+        if need > self._counter_capacity:
+            new_capacity = max(need, 2 * self._counter_capacity, 16)
+            grown = array("Q", bytes(8 * new_capacity * _NUM_COUNTER_COLUMNS))
+            used = self.counter_count * _NUM_COUNTER_COLUMNS
+            grown[:used] = self.counter_storage[:used]
+            self._counter_array = grown
+            self._cmv = grown
+            self._counter_capacity = new_capacity
+        need = self.drop_count + rows
+        if need > self._drop_capacity:
+            new_capacity = max(need, 2 * self._drop_capacity, 16)
+            grown_drops = array("q", bytes(8 * new_capacity * _NUM_DROP_COLUMNS))
+            used = self.drop_count * _NUM_DROP_COLUMNS
+            grown_drops[:used] = self.drop_storage[:used]
+            self._drop_array = grown_drops
+            self._dmv = grown_drops
+            self._drop_capacity = new_capacity
+
+    @property
+    def counter_storage(self) -> array[int]:
+        """Counter rows: ``counter_count * NUM_COUNTER_COLUMNS`` u64 values (no copy)."""
+        return cast("array[int]", self._counter_array)
+
+    @property
+    def drop_storage(self) -> array[int]:
+        """Drop rows: ``drop_count * NUM_DROP_COLUMNS`` int64 values (no copy)."""
+        return cast("array[int]", self._drop_array)
+
+    def counter_row(self, i: int) -> tuple[int, ...]:
+        """Counter row ``i`` as a tuple indexed by the ``CTR_*`` constants."""
+        if not 0 <= i < self.counter_count:
+            raise IndexError("counter row out of range")
+        start = i * _NUM_COUNTER_COLUMNS
+        return tuple(self.counter_storage[start : start + _NUM_COUNTER_COLUMNS])
+
+    def drop_row(self, i: int) -> tuple[int, ...]:
+        """Drop row ``i`` as a tuple indexed by the ``DRP_*`` constants."""
+        if not 0 <= i < self.drop_count:
+            raise IndexError("drop row out of range")
+        start = i * _NUM_DROP_COLUMNS
+        return tuple(self.drop_storage[start : start + _NUM_DROP_COLUMNS])
 
     @cython.ccall
     @cython.locals(rows=cython.Py_ssize_t, need=cython.Py_ssize_t, new_capacity=cython.Py_ssize_t)
@@ -610,33 +751,259 @@ def _packet(b: Buffer, h: int, n: int, protocol: int, out: memoryview, base: int
 
 
 @cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(
+    b=cython.const_uchar[::1],
+    at=cython.Py_ssize_t,
+    end=cython.Py_ssize_t,
+    limit=cython.longlong,
+    n=cython.longlong,
+)
+@cython.returns(cython.longlong)
+def _string_length(b: Buffer, at: int, end: int, limit: int) -> int:
+    """Length of the XDR string at ``at`` that ``decoders.parse`` would accept, else -1."""
+    if at + 4 > end:
+        return -1
+    n = _u32(b, at)
+    if n > limit or n > end - at - 4:
+        return -1
+    return n
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(b=cython.const_uchar[::1], o=cython.Py_ssize_t)
+@cython.returns(cython.ulonglong)
+def _u64(b: Buffer, o: int) -> int:
+    if cython.compiled:
+        return (cython.cast(cython.ulonglong, _u32(b, o)) << 32) | _u32(b, o + 4)
+    return (_unpack_u32(b, o)[0] << 32) | _unpack_u32(b, o + 4)[0]
+
+
+# Byte offset of each generic_interface (0:1) field in its record, in record order.
+_GENERIC_AT = cython.declare(cython.Py_ssize_t[19])
+_GENERIC_WIDE = cython.declare(cython.bint[19])  # the u64 fields: speed and the octets
+
+
+def _load_generic_layout() -> None:
+    at = 0
+    for k, wide in enumerate((0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0)):
+        _GENERIC_AT[k] = at
+        _GENERIC_WIDE[k] = wide
+        at += 8 if wide else 4
+
+
+_load_generic_layout()
+
+
+@cython.cfunc
 @cython.exceptval(-1, check=True)
 @cython.locals(
     b=cython.const_uchar[::1],
-    off=cython.Py_ssize_t,
+    body=cython.Py_ssize_t,
     end=cython.Py_ssize_t,
+    expanded=cython.bint,
     index=cython.Py_ssize_t,
+    out=cython.ulonglong[::1],
+    base=cython.Py_ssize_t,
+    take=cython.bint,
+    off=cython.Py_ssize_t,
     count=cython.longlong,
     i=cython.longlong,
+    k=cython.Py_ssize_t,
+    data_format=cython.longlong,
     length=cython.longlong,
-    body=cython.Py_ssize_t,
+    rbody=cython.Py_ssize_t,
+    flags=cython.ulonglong,
+    generic=cython.Py_ssize_t,
+    name_at=cython.Py_ssize_t,
+    n=cython.longlong,
+    word=cython.longlong,
 )
 @cython.returns(cython.longlong)
-def _skip_records(b: Buffer, off: int, end: int, index: int) -> int:
-    """Check the framing of the record array at ``off`` (counter and drop samples)."""
+def _counter_sample(
+    b: Buffer, body: int, end: int, expanded: bool, index: int, out: memoryview, base: int,
+    take: bool,
+) -> int:  # fmt: skip
+    """Check a counter sample's framing (as ``decoders.parse``); with ``take``, fill the counter
+    row at ``base`` and return 1 when the accounting reads every record, else return 0."""
+    if body + (16 if expanded else 12) > end:
+        raise DecodeError("truncated", body, f"sample[{index}]")
+    off = body + (12 if expanded else 8)
     count = _u32(b, off)
     off += 4
     if count > _MAX_RECORDS or count * 8 > end - off:
         raise DecodeError("record_count_exceeds_data", off - 4, f"sample[{index}]")
+    flags = 0
+    generic = name_at = -1
+    n = 0
     for i in range(count):
         if off + 8 > end:
             raise DecodeError("truncated", off, f"sample[{index}]/record[{i}]")
+        data_format = _u32(b, off)
         length = _u32(b, off + 4)
-        body = off + 8
-        if length > end - body:
+        rbody = off + 8
+        if length > end - rbody:
             raise DecodeError("record_length_overrun", off, f"sample[{index}]/record[{i}]")
-        off = min(body + ((length + 3) & ~3), end)
-    return 0
+        if take:
+            if data_format == 1 and length >= 88 and not flags & _CTR_GENERIC:
+                flags |= _CTR_GENERIC
+                generic = rbody
+            elif data_format == 1005 and not flags & _CTR_PORT_NAME:
+                n = _string_length(b, rbody, rbody + length, _MAX_PORT_NAME)
+                if n < 0:
+                    take = False
+                flags |= _CTR_PORT_NAME
+                name_at = rbody + 4
+            elif data_format != 2 or length < 52:
+                take = False  # a record only the full decoder reads (or a malformed one)
+        off = min(rbody + ((length + 3) & ~3), end)
+    if not take:
+        return 0
+    out[base + _C_INDEX] = index
+    out[base + _C_OFFSET] = body
+    out[base + _C_LENGTH] = end - body
+    out[base + _C_SEQUENCE] = _u32(b, body)
+    if expanded:
+        out[base + _C_SOURCE_TYPE] = _u32(b, body + 4)
+        out[base + _C_SOURCE_INDEX] = _u32(b, body + 8)
+    else:
+        word = _u32(b, body + 4)
+        out[base + _C_SOURCE_TYPE] = word >> 24
+        out[base + _C_SOURCE_INDEX] = word & 0xFFFFFF
+    out[base + _C_FLAGS] = flags
+    out[base + _C_NAME_OFFSET] = name_at if name_at >= 0 else 0
+    out[base + _C_NAME_LENGTH] = n if name_at >= 0 else 0
+    for k in range(19):
+        if generic < 0:
+            out[base + _C_GENERIC + k] = 0
+        elif _GENERIC_WIDE[k]:
+            out[base + _C_GENERIC + k] = _u64(b, generic + _GENERIC_AT[k])
+        else:
+            out[base + _C_GENERIC + k] = _u32(b, generic + _GENERIC_AT[k])
+    return 1
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(
+    b=cython.const_uchar[::1],
+    rbody=cython.Py_ssize_t,
+    length=cython.longlong,
+    data_format=cython.longlong,
+    n=cython.longlong,
+    at=cython.Py_ssize_t,
+    rend=cython.Py_ssize_t,
+)
+@cython.returns(cython.bint)
+def _drop_record_ok(b: Buffer, rbody: int, length: int, data_format: int) -> bool:
+    """True when ``decoders.parse`` decodes this flow record of a drop sample without error
+    (the accounting ignores its contents), False for other and malformed records."""
+    rend = rbody + length
+    if data_format == 1:
+        return length >= 16 and _u32(b, rbody + 12) <= length - 16
+    if data_format == 2:
+        return length >= 24
+    if data_format == 3:
+        return length >= 32
+    if data_format == 4:
+        return length >= 56
+    if data_format == 1001:
+        return length >= 16
+    if data_format == 1036 or data_format == 1039 or data_format == 1040:
+        return length >= 4
+    if data_format == 1043:
+        return length >= 8
+    if data_format == 1037:  # ACL: number, name, direction
+        n = _string_length(b, rbody + 4, rend, _MAX_STRING) if length >= 4 else -1
+        if n < 0:
+            return False
+        at = min(rbody + 8 + ((n + 3) & ~3), rend)
+        return at + 4 <= rend
+    if data_format == 1041:  # hw trap: group, trap
+        n = _string_length(b, rbody, rend, _MAX_STRING)
+        if n < 0:
+            return False
+        at = min(rbody + 4 + ((n + 3) & ~3), rend)
+        return _string_length(b, at, rend, _MAX_STRING) >= 0
+    return False
+
+
+@cython.cfunc
+@cython.exceptval(-1, check=True)
+@cython.locals(
+    b=cython.const_uchar[::1],
+    body=cython.Py_ssize_t,
+    end=cython.Py_ssize_t,
+    index=cython.Py_ssize_t,
+    out=cython.longlong[::1],
+    base=cython.Py_ssize_t,
+    take=cython.bint,
+    off=cython.Py_ssize_t,
+    count=cython.longlong,
+    i=cython.longlong,
+    data_format=cython.longlong,
+    length=cython.longlong,
+    rbody=cython.Py_ssize_t,
+    n=cython.longlong,
+    linux_at=cython.longlong,
+    linux_n=cython.longlong,
+    function_at=cython.longlong,
+    function_n=cython.longlong,
+)
+@cython.returns(cython.longlong)
+def _drop_sample(
+    b: Buffer, body: int, end: int, index: int, out: memoryview, base: int, take: bool
+) -> int:
+    """Check a drop sample's framing (as ``decoders.parse``); with ``take``, fill the drop row
+    at ``base`` and return 1 when the accounting reads every record, else return 0."""
+    if body + 32 > end:
+        raise DecodeError("truncated", body, f"sample[{index}]")
+    off = body + 28
+    count = _u32(b, off)
+    off += 4
+    if count > _MAX_RECORDS or count * 8 > end - off:
+        raise DecodeError("record_count_exceeds_data", off - 4, f"sample[{index}]")
+    linux_at = linux_n = function_at = function_n = -1
+    for i in range(count):
+        if off + 8 > end:
+            raise DecodeError("truncated", off, f"sample[{index}]/record[{i}]")
+        data_format = _u32(b, off)
+        length = _u32(b, off + 4)
+        rbody = off + 8
+        if length > end - rbody:
+            raise DecodeError("record_length_overrun", off, f"sample[{index}]/record[{i}]")
+        if take:
+            if data_format == 1042 or data_format == 1038:
+                n = _string_length(b, rbody, rbody + length, _MAX_STRING)
+                if n < 0 or (linux_at if data_format == 1042 else function_at) >= 0:
+                    take = False  # malformed, or a second one: the full decoder counts each
+                elif data_format == 1042:
+                    linux_at, linux_n = rbody + 4, n
+                else:
+                    function_at, function_n = rbody + 4, n
+            elif not _drop_record_ok(b, rbody, length, data_format):
+                take = False
+        off = min(rbody + ((length + 3) & ~3), end)
+    if not take:
+        return 0
+    out[base + _D_INDEX] = index
+    out[base + _D_OFFSET] = body
+    out[base + _D_LENGTH] = end - body
+    out[base + _D_SEQUENCE] = _u32(b, body)
+    out[base + _D_SOURCE_TYPE] = _u32(b, body + 4)
+    out[base + _D_SOURCE_INDEX] = _u32(b, body + 8)
+    out[base + _D_DROPS] = _u32(b, body + 12)
+    out[base + _D_INPUT] = _u32(b, body + 16)
+    out[base + _D_OUTPUT] = _u32(b, body + 20)
+    out[base + _D_REASON] = _u32(b, body + 24)
+    out[base + _D_LINUX_OFFSET] = linux_at
+    out[base + _D_LINUX_LENGTH] = linux_n
+    out[base + _D_FUNCTION_OFFSET] = function_at
+    out[base + _D_FUNCTION_LENGTH] = function_n
+    return 1
 
 
 @cython.cfunc
@@ -785,6 +1152,12 @@ def _flow_sample(
     row=cython.Py_ssize_t,
     header=cython.Py_ssize_t,
     others=list,
+    cout=cython.ulonglong[::1],
+    dout=cython.longlong[::1],
+    counter=cython.Py_ssize_t,
+    drop=cython.Py_ssize_t,
+    fallback=cython.bint,
+    taken=cython.longlong,
 )
 def _scan(data: Buffer, rows: FlowRows) -> int:
     b = data
@@ -815,8 +1188,16 @@ def _scan(data: Buffer, rows: FlowRows) -> int:
         raise DecodeError("sample_count_exceeds_data", off - 4, "header/num_samples")
     others = []
     rows.reserve(count)
+    rows._reserve_others(count)
     out = rows._mv
     row = rows.count
+    cout = rows._cmv
+    counter = rows.counter_count
+    dout = rows._dmv
+    drop = rows.drop_count
+    # Counter and drop rows are accounted before ``others`` are decoded: once one such sample
+    # goes to ``others``, every later one does too, so each kind stays in sample order.
+    fallback = False
     for i in range(count):
         if off + 8 > end:
             raise DecodeError("truncated", off, f"sample[{i}]")
@@ -828,24 +1209,33 @@ def _scan(data: Buffer, rows: FlowRows) -> int:
         if data_format == 1 or data_format == 3:
             _flow_sample(b, body, body + length, data_format == 3, i, out, row * _NUM_COLUMNS)
             row += 1
+        elif data_format == 2 or data_format == 4:
+            taken = _counter_sample(
+                b, body, body + length, data_format == 4, i, cout, counter * _NUM_COUNTER_COLUMNS,
+                not fallback,
+            )  # fmt: skip
+            if taken:
+                counter += 1
+            else:
+                fallback = True
+                others.append((data_format, body, length, i))
+        elif data_format == 5:
+            taken = _drop_sample(
+                b, body, body + length, i, dout, drop * _NUM_DROP_COLUMNS, not fallback
+            )
+            if taken:
+                drop += 1
+            else:
+                fallback = True
+                others.append((data_format, body, length, i))
         else:
-            if data_format == 2:
-                if body + 12 > body + length:
-                    raise DecodeError("truncated", body, f"sample[{i}]")
-                _skip_records(b, body + 8, body + length, i)
-            elif data_format == 4:
-                if body + 16 > body + length:
-                    raise DecodeError("truncated", body, f"sample[{i}]")
-                _skip_records(b, body + 12, body + length, i)
-            elif data_format == 5:
-                if body + 32 > body + length:
-                    raise DecodeError("truncated", body, f"sample[{i}]")
-                _skip_records(b, body + 28, body + length, i)
             others.append((data_format, body, length, i))
         off = min(body + ((length + 3) & ~3), end)
     # Accepted: commit the rows and the header (a raise above left ``rows`` untouched).
     added = row - rows.count
     rows.count = row
+    rows.counter_count = counter
+    rows.drop_count = drop
     rows.others = others
     rows.agent_address_type = address_type
     rows.agent_address = bytes(data[8:header])

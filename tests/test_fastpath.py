@@ -29,19 +29,17 @@ from decoders import fastpath as pure
 from decoders.errors import DecodeError
 from decoders.parse import decode_datagram, decode_sample
 from decoders.records import (
-    CounterSample,
     Datagram,
-    DropSample,
     ExtendedEgressQueue,
     ExtendedQueue,
     ExtendedSwitch,
     ExtendedTransit,
     FlowSample,
     RawRecord,
-    RawSample,
     SampledHeader,
 )
 from decoders.rocev2 import EXTENSION_HEADER_SIZES, EXTENSION_HEADERS, OPCODES, parse_rocev2
+from tests.row_oracle import check_counter_and_drop_rows, text_at
 from tests.shared_data import shared_dir
 
 # ---------------------------------------------------------------------------------------------
@@ -88,15 +86,6 @@ _REC_BITS = {
 _READ_BY_SCAN = {1, 1001, 1036, 1039, 1040}
 # Offsets into the datagram: checked through what they point at, not compared as numbers.
 _OFFSET_COLUMNS = {"sample_offset", "sample_length", "header_offset", "l3_offset", "bth_offset"}
-
-
-def _sample_format(sample: Any) -> int:
-    if isinstance(sample, RawSample):
-        return (sample.enterprise << 12) | sample.format
-    if isinstance(sample, CounterSample):
-        return 4 if sample.expanded else 2
-    assert isinstance(sample, DropSample)
-    return 5
 
 
 def expected_row(sample: FlowSample, index: int) -> dict[str, int]:
@@ -253,10 +242,7 @@ def check(impl: ModuleType, data: bytes) -> None:
         want = {c: v for c, v in expected_row(sample, index).items() if c not in _OFFSET_COLUMNS}
         assert got == want, f"sample[{index}]"
         _check_offsets(data, rows, sentinel + k, sample, index)
-    others = [(i, s) for i, s in enumerate(datagram.samples) if not isinstance(s, FlowSample)]
-    assert [(fmt, i) for fmt, _, _, i in rows.others] == [(_sample_format(s), i) for i, s in others]
-    for (fmt, offset, length, index), (_, sample) in zip(rows.others, others, strict=True):
-        assert decode_sample(data, offset, length, fmt, index) == sample
+    check_counter_and_drop_rows(data, datagram, rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,9 +392,16 @@ def test_basic_rows(impl: ModuleType) -> None:
     assert row[pure.COL_ECN] == 3 and row[pure.COL_VLAN] == 100
     assert row[pure.COL_TRANSIT_DELAY] == 800 and row[pure.COL_QUEUE_DEPTH] == 65536
     assert row[pure.COL_BTH_FLAGS] & pure.BTH_M and row[pure.COL_BTH_FLAGS] & pure.BTH_COMPLETE
-    assert [o[0] for o in rows.others] == [2, 5]
+    # the counter sample (port name only) and the drop sample (egress queue) are rows
+    assert rows.others == [] and (rows.counter_count, rows.drop_count) == (1, 1)
+    counter_row, drop_row = rows.counter_row(0), rows.drop_row(0)
+    assert counter_row[pure.CTR_FLAGS] == pure.CTR_HAS_PORT_NAME
+    assert text_at(data, counter_row[pure.CTR_NAME_OFFSET], counter_row[pure.CTR_NAME_LENGTH]) == (
+        "Ethernet7"
+    )
+    assert drop_row[pure.DRP_REASON] == 259 and drop_row[pure.DRP_SOURCE_INDEX] == 7
     decoded = decode_datagram(data).samples
-    assert fast.other_samples(data, rows) == [decoded[1], decoded[2]]
+    assert fast.row_samples(data, rows) == [decoded[1], decoded[2]]
     assert rows.agent == "10.0.0.1"
     assert rows.column(pure.COL_BTH_DEST_QP) == [0x1234]
     rows.clear()

@@ -8,10 +8,14 @@ record 1005). Without a node and a port name, a port cannot be classified and re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from topology.index import PortInfo, TopologyIndex
 
 DEFAULT_MAX_AGENTS = 100_000
 DEFAULT_MAX_PORTS_PER_AGENT = 4096
+_NO_NAMES: Mapping[int, str] = MappingProxyType({})
 
 
 class PortResolver:
@@ -84,6 +88,10 @@ class PortResolver:
     def hostname(self, agent: str) -> str | None:
         """The hostname learned for an agent."""
         return self._hostnames.get(agent)
+
+    def port_names(self, agent: str) -> Mapping[int, str]:
+        """The ifNames learned for an agent's ports, by ifIndex (read-only use)."""
+        return self._port_names.get(agent) or _NO_NAMES
 
     def port_name(self, agent: str, ifindex: int) -> str | None:
         """The ifName learned for a port."""

@@ -1,5 +1,5 @@
 # cython: language_level=3, annotation_typing=False
-"""Per-row accounting of fast-path flow samples into flat numeric accumulators.
+"""Per-row accounting of fast-path flow, counter and drop samples into flat numeric accumulators.
 
 One source, two builds, like ``decoders/fastpath.py``: run as it is, this is a plain Python module
 (``collector.receive._accounting``); ``setup.py`` also compiles this same file with Cython
@@ -10,20 +10,30 @@ picks one.
 storage) in: the per-sample work of ``FabricState._count_flow`` (sample sequence tracking, the
 ingress test, role resolution, traffic, RoCEv2 operations, ECN, CNP, RDMA, AETH) lands in a flat
 array of doubles indexed by small enumerations (role x family, role x opcode, role x NAK code,
-scalars) instead of ~15 dict updates per sample. ``flush(count, credits)`` adds every cell touched
-since the last flush to the state's dicts, with the same family names and labels
+scalars) instead of ~15 dict updates per sample. ``flush(count, credits, histogram)`` adds every
+cell touched since the last flush to the state's dicts, with the same family names and labels
 ``FabricState.count`` would have used, so the resulting ``Delta`` is the same. Sums are doubles
 added in sample order, exactly like the Python ``float`` sums they replace.
 
-What the arrays do not hold goes to the state's Python hooks, row by row in sample order: the
-histograms of transit delay / queue depth (weighted, keyed by the output port's role) and the
-opt-in per-port series. Every counter series the arrays hold is fed by the arrays alone, so its
-sum is the same sequence of double additions as the Python path's.
+``FlowAccounting.account_samples(...)`` does the same for the datagram's counter and drop rows,
+in sample order: counter sample sequences, learned port names (the state is called only when a
+port's name bytes change), interface deltas across wraps, resets and implausible rates
+(docs/metrics.md), utilisation histograms, port statuses; drop reasons, Linux drop reasons and
+kernel functions, drop sequences and lost notifications. Each agent's ``PortTable`` holds one slot
+per interface (baseline counters, the latest status); ``interface(...)`` feeds it a generic
+interface record the full decoder decoded, so both paths share one baseline per port and one
+order of floating-point sums.
 
-Role resolution is cached per agent (ifIndex → role code). The cache is dropped whole when the
-resolver's topology index changes (an identity check per datagram) and per agent by
-``forget(agent)``, which the state calls whenever it teaches the resolver a name or forgets an
-agent.
+What the arrays do not hold goes to the state's Python hooks, row by row in sample order: the
+histograms of transit delay / queue depth (weighted, keyed by the output port's role), the
+opt-in per-port series, a learned port name, a drop log event (bounded per tick) and the label of
+a text never seen. Every counter series the arrays hold is fed by the arrays alone, so its sum is
+the same sequence of double additions as the Python path's.
+
+Role resolution is cached per agent (ifIndex → role code, and for counters the port's
+``PortInfo``). The cache is dropped whole when the resolver's topology index changes (an
+identity check per datagram) and per agent by ``forget(agent)``, which the state calls whenever
+it teaches the resolver a name or forgets an agent.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from collector.families import UTILIZATION_BUCKETS
+from decoders.drop_reasons import drop_reason_name
 from decoders.fastpath import (
     BTH_M,
     BTH_SE,
@@ -54,7 +66,31 @@ from decoders.fastpath import (
     COL_SOURCE_INDEX,
     COL_SOURCE_TYPE,
     COL_TRANSIT_DELAY,
+    CTR_FLAGS,
+    CTR_GENERIC,
+    CTR_HAS_GENERIC,
+    CTR_HAS_PORT_NAME,
+    CTR_INDEX,
+    CTR_NAME_LENGTH,
+    CTR_NAME_OFFSET,
+    CTR_SEQUENCE,
+    CTR_SOURCE_INDEX,
+    CTR_SOURCE_TYPE,
+    DRP_DROPS,
+    DRP_FUNCTION_LENGTH,
+    DRP_FUNCTION_OFFSET,
+    DRP_INDEX,
+    DRP_LENGTH,
+    DRP_LINUX_LENGTH,
+    DRP_LINUX_OFFSET,
+    DRP_OFFSET,
+    DRP_REASON,
+    DRP_SEQUENCE,
+    DRP_SOURCE_INDEX,
+    DRP_SOURCE_TYPE,
     NUM_COLUMNS,
+    NUM_COUNTER_COLUMNS,
+    NUM_DROP_COLUMNS,
     REC_MALFORMED,
 )
 from decoders.records import IFINDEX_INTERNAL
@@ -116,6 +152,12 @@ SCALARS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lost_samples", ("flow",)),
     ("fabric_ingress_bytes", ()),
     ("fabric_ingress_frames", ()),
+    ("samples", ("counter",)),
+    ("samples", ("drop",)),
+    ("lost_samples", ("counter",)),
+    ("lost_samples", ("drop",)),
+    ("topology_misses", ("counter",)),
+    ("drop_notifications_lost", ()),
 )
 _S_DATAGRAMS = cython.declare(cython.Py_ssize_t, 0)
 _S_SAMPLES = cython.declare(cython.Py_ssize_t, 1)
@@ -127,7 +169,47 @@ _S_MISSES = cython.declare(cython.Py_ssize_t, 6)
 _S_LOST = cython.declare(cython.Py_ssize_t, 7)
 _S_FABRIC_BYTES = cython.declare(cython.Py_ssize_t, 8)
 _S_FABRIC_FRAMES = cython.declare(cython.Py_ssize_t, 9)
-NUM_CELLS: int = 27 + 3 * 256 + 3 * 32 + 10
+_S_COUNTER_SAMPLES = cython.declare(cython.Py_ssize_t, 10)
+_S_DROP_SAMPLES = cython.declare(cython.Py_ssize_t, 11)
+_S_COUNTER_LOST = cython.declare(cython.Py_ssize_t, 12)
+_S_DROP_LOST = cython.declare(cython.Py_ssize_t, 13)
+_S_COUNTER_MISSES = cython.declare(cython.Py_ssize_t, 14)
+_S_NOTIFICATIONS_LOST = cython.declare(cython.Py_ssize_t, 15)
+# Interface counters of counter samples {direction, role}:
+# cell = _IF_BASE + (family * 2 + direction) * 3 + role
+IF_FAMILIES: tuple[str, ...] = (
+    "interface_bytes",
+    "interface_packets",
+    "interface_errors",
+    "interface_discards",
+)
+DIRECTIONS: tuple[str, ...] = ("in", "out")
+_IF_BASE = cython.declare(cython.Py_ssize_t, 27 + 3 * 256 + 3 * 32 + 16)
+_IF_BYTES = cython.declare(cython.Py_ssize_t, 0)
+_IF_PACKETS = cython.declare(cython.Py_ssize_t, 1)
+_IF_ERRORS = cython.declare(cython.Py_ssize_t, 2)
+_IF_DISCARDS = cython.declare(cython.Py_ssize_t, 3)
+# interface_discontinuities{kind}: cell = _DISC_BASE + kind
+DISCONTINUITIES: tuple[str, ...] = ("reset", "wrap", "implausible")
+_DISC_BASE = cython.declare(cython.Py_ssize_t, 27 + 3 * 256 + 3 * 32 + 16 + 24)
+_DISC_RESET = cython.declare(cython.Py_ssize_t, 0)
+_DISC_WRAP = cython.declare(cython.Py_ssize_t, 1)
+_DISC_IMPLAUSIBLE = cython.declare(cython.Py_ssize_t, 2)
+NUM_CELLS: int = 27 + 3 * 256 + 3 * 32 + 16 + 24 + 3
+
+# port_utilization_ratio{direction, role}: per (direction, role) the bucket counts, then the sum
+_UTIL_BOUNDS = cython.declare(cython.double[16])
+_NUM_UTIL_BOUNDS = cython.declare(cython.Py_ssize_t, len(UTILIZATION_BUCKETS))
+_UTIL_STRIDE = cython.declare(cython.Py_ssize_t, len(UTILIZATION_BUCKETS) + 2)
+
+
+def _load_util_bounds() -> None:
+    assert len(UTILIZATION_BUCKETS) < 16
+    for k, bound in enumerate(UTILIZATION_BUCKETS):
+        _UTIL_BOUNDS[k] = bound
+
+
+_load_util_bounds()
 
 # Row columns and flags as C constants
 _NC = cython.declare(cython.Py_ssize_t, NUM_COLUMNS)
@@ -185,6 +267,192 @@ def nak_code_of(code: int) -> str:
     return NAK_CODES.get(code, f"CODE_{code}")
 
 
+# Counter and drop row columns as C constants
+_NCC = cython.declare(cython.Py_ssize_t, NUM_COUNTER_COLUMNS)
+_R_INDEX = cython.declare(cython.Py_ssize_t, CTR_INDEX)
+_R_SEQUENCE = cython.declare(cython.Py_ssize_t, CTR_SEQUENCE)
+_R_SOURCE_TYPE = cython.declare(cython.Py_ssize_t, CTR_SOURCE_TYPE)
+_R_SOURCE_INDEX = cython.declare(cython.Py_ssize_t, CTR_SOURCE_INDEX)
+_R_FLAGS = cython.declare(cython.Py_ssize_t, CTR_FLAGS)
+_R_NAME_OFFSET = cython.declare(cython.Py_ssize_t, CTR_NAME_OFFSET)
+_R_NAME_LENGTH = cython.declare(cython.Py_ssize_t, CTR_NAME_LENGTH)
+_R_GENERIC = cython.declare(cython.Py_ssize_t, CTR_GENERIC)
+_HAS_GENERIC = cython.declare(cython.ulonglong, CTR_HAS_GENERIC)
+_HAS_NAME = cython.declare(cython.ulonglong, CTR_HAS_PORT_NAME)
+_NDC = cython.declare(cython.Py_ssize_t, NUM_DROP_COLUMNS)
+_Q_INDEX = cython.declare(cython.Py_ssize_t, DRP_INDEX)
+_Q_OFFSET = cython.declare(cython.Py_ssize_t, DRP_OFFSET)
+_Q_LENGTH = cython.declare(cython.Py_ssize_t, DRP_LENGTH)
+_Q_SEQUENCE = cython.declare(cython.Py_ssize_t, DRP_SEQUENCE)
+_Q_SOURCE_TYPE = cython.declare(cython.Py_ssize_t, DRP_SOURCE_TYPE)
+_Q_SOURCE_INDEX = cython.declare(cython.Py_ssize_t, DRP_SOURCE_INDEX)
+_Q_DROPS = cython.declare(cython.Py_ssize_t, DRP_DROPS)
+_Q_REASON = cython.declare(cython.Py_ssize_t, DRP_REASON)
+_Q_LINUX_OFFSET = cython.declare(cython.Py_ssize_t, DRP_LINUX_OFFSET)
+_Q_LINUX_LENGTH = cython.declare(cython.Py_ssize_t, DRP_LINUX_LENGTH)
+_Q_FUNCTION_OFFSET = cython.declare(cython.Py_ssize_t, DRP_FUNCTION_OFFSET)
+_Q_FUNCTION_LENGTH = cython.declare(cython.Py_ssize_t, DRP_FUNCTION_LENGTH)
+_NAN = cython.declare(cython.double, float("nan"))
+_INF = cython.declare(cython.double, float("inf"))
+_U64_UNKNOWN = cython.declare(cython.ulonglong, 0xFFFFFFFFFFFFFFFF)  # an unsupported counter
+_U32_UNKNOWN = cython.declare(cython.ulonglong, 0xFFFFFFFF)
+_SPIKE = cython.declare(cython.double, 1.5)  # state.SPIKE_FACTOR
+_MIN_FRAME_BITS = cython.declare(cython.double, 84 * 8)  # state.MIN_FRAME_BITS
+_PACKETS_CAP = cython.declare(cython.double, 2.0**31)
+_BASE_VALUES = cython.declare(cython.Py_ssize_t, 12)
+# The baseline values of a port, as offsets into the 19 generic fields: octets in and out first,
+# then the 32-bit packet, error and discard counters (state._interface's order).
+_BASE_FIELD = cython.declare(cython.Py_ssize_t[12])
+
+
+def _load_base_fields() -> None:
+    for k, field in enumerate((5, 12, 6, 7, 8, 13, 14, 15, 10, 9, 17, 16)):
+        _BASE_FIELD[k] = field
+
+
+_load_base_fields()
+_NO_INFO = object()  # a port not resolved yet (None is "resolved: unmapped")
+MAX_CACHED_LABELS = 4_096  # raw Linux drop reason / function strings whose label is cached
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(
+    cached=bytes,
+    b=cython.const_uchar[::1],
+    offset=cython.Py_ssize_t,
+    length=cython.Py_ssize_t,
+    k=cython.Py_ssize_t,
+)
+@cython.returns(cython.bint)
+def _same_name(cached: bytes | None, b: Any, offset: int, length: int) -> bool:
+    """True when the port name bytes at ``offset`` equal ``cached`` (None: never seen)."""
+    if cached is None or len(cached) != length:
+        return False
+    if not cython.compiled:
+        return bytes(b[offset : offset + length]) == cached
+    for k in range(length):  # noqa: SIM110 - a C loop; all() over a generator is not one
+        if cached[k] != b[offset + k]:
+            return False
+    return True
+
+
+@cython.cclass
+class PortTable:
+    """Counter baselines and latest status of one agent's interfaces, one slot per ifIndex.
+
+    Held by the agent's ``AgentTrack`` (``ports``); filled only by ``FlowAccounting`` so that
+    both decoder paths share one baseline per port. ``statuses`` hands the statuses updated
+    since the last call to the state's drain.
+    """
+
+    agent = cython.declare(str, visibility="readonly")
+    slots = cython.declare(dict, visibility="readonly")  # ifIndex → slot
+    raw_names = cython.declare(dict)  # ifIndex → bytes of the last port_name record seen
+    listed = cython.declare(cython.bint, visibility="public")  # waits in the state's drain list
+    _ifindex = cython.declare(list)
+    _info = cython.declare(list)  # PortInfo or None, at the last sample
+    _role = cython.declare(list)
+    _values_array = cython.declare(object)
+    _values = cython.declare(cython.ulonglong[::1])  # slot * 12: the baseline counters
+    _numbers_array = cython.declare(object)
+    _numbers = cython.declare(cython.double[::1])  # slot * 5: uptime, at, in/out util, seen
+    _flags_array = cython.declare(object)
+    _flags = cython.declare(cython.ulonglong[::1])  # slot * 3: has baseline|dirty, status, speed
+    capacity = cython.declare(cython.Py_ssize_t)
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.slots = {}
+        self.raw_names = {}
+        self.listed = False
+        self._ifindex = []
+        self._info = []
+        self._role = []
+        self.capacity = 0
+        self._values_array = array("Q")
+        self._values = self._values_array
+        self._numbers_array = array("d")
+        self._numbers = self._numbers_array
+        self._flags_array = array("Q")
+        self._flags = self._flags_array
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __iter__(self) -> Any:
+        return iter(list(self.slots))
+
+    def __contains__(self, ifindex: object) -> bool:
+        return ifindex in self.slots
+
+    @cython.locals(slot=cython.Py_ssize_t)
+    def clear(self) -> None:
+        """Drop every baseline (after an agent restart); statuses not yet drained stay."""
+        for slot in range(len(self._ifindex)):
+            self._flags[slot * 3] &= ~cython.cast(cython.ulonglong, 1)
+
+    def forget_name(self, ifindex: int) -> None:
+        """The port's name was learned elsewhere: compare the next port_name record again."""
+        self.raw_names.pop(ifindex, None)
+
+    @cython.ccall
+    @cython.locals(slot=cython.Py_ssize_t, new_capacity=cython.Py_ssize_t)
+    def _add(self, ifindex: int) -> int:
+        slot = len(self._ifindex)
+        if slot == self.capacity:
+            new_capacity = max(16, 2 * self.capacity)
+            old: Any = (self._values_array, self._numbers_array, self._flags_array)
+            values = array("Q", bytes(8 * 12 * new_capacity))
+            values[: 12 * slot] = old[0][: 12 * slot]
+            numbers = array("d", bytes(8 * 5 * new_capacity))
+            numbers[: 5 * slot] = old[1][: 5 * slot]
+            flags = array("Q", bytes(8 * 3 * new_capacity))
+            flags[: 3 * slot] = old[2][: 3 * slot]
+            self._values_array, self._numbers_array, self._flags_array = values, numbers, flags
+            self._values, self._numbers, self._flags = values, numbers, flags
+            self.capacity = new_capacity
+        self.slots[ifindex] = slot
+        self._ifindex.append(ifindex)
+        self._info.append(None)
+        self._role.append(ROLE_UNMAPPED)
+        return slot
+
+    @cython.locals(slot=cython.Py_ssize_t, f=cython.ulonglong, i=cython.double, o=cython.double)
+    def statuses(self, updates: dict[Any, Any], resolver: Any, status: Callable[..., Any]) -> None:
+        """Put a ``status(...)`` (a ``PortStatus``) of each port updated since the last call in
+        ``updates`` by (agent, ifIndex), unless a later one of that port is there already."""
+        self.listed = False
+        names = resolver.port_names(self.agent)
+        for slot in range(len(self._ifindex)):
+            f = self._flags[slot * 3]
+            if not f & 2:
+                continue
+            self._flags[slot * 3] = f & ~cython.cast(cython.ulonglong, 2)
+            ifindex = self._ifindex[slot]
+            key = (self.agent, ifindex)
+            seen = self._numbers[slot * 5 + 4]
+            previous = updates.get(key)
+            if previous is not None and previous.last_seen > seen:
+                continue
+            info = self._info[slot]
+            i = self._numbers[slot * 5 + 2]
+            o = self._numbers[slot * 5 + 3]
+            f = self._flags[slot * 3 + 1]
+            updates[key] = status(
+                info.node if info is not None else None,
+                info.port if info is not None else None,
+                ROLE_NAMES[self._role[slot]],
+                bool(f & 2),
+                bool(f & 1),
+                int(self._flags[slot * 3 + 2]),
+                None if i != i else i,  # NaN: no utilisation this time
+                None if o != o else o,
+                seen,
+                names.get(ifindex),
+            )
+
+
 @cython.cclass
 class FlowAccounting:
     """Accumulators for the flow rows of many datagrams; ``flush`` hands them to the state."""
@@ -203,10 +471,31 @@ class FlowAccounting:
     per_port = cython.declare(cython.bint, visibility="public")
     # period detection: edge-ingress RoCEv2 frames x rate since the state last took them
     roce_edge_frames = cython.declare(cython.double, visibility="public")
+    max_ports = cython.declare(cython.Py_ssize_t, visibility="public")
+    _util_array = cython.declare(object)
+    _util = cython.declare(cython.double[::1])  # (direction * 3 + role) * _UTIL_STRIDE
+    _util_touched = cython.declare(cython.uchar[6])
+    _infos = cython.declare(dict)  # agent → {ifIndex: (PortInfo | None, role code)}
+    _reasons = cython.declare(dict)  # drop reason code → drop samples
+    _linux = cython.declare(dict)  # bounded Linux drop reason label → drop samples
+    _functions = cython.declare(dict)  # bounded kernel function label → drop samples
+    _labels = cython.declare(dict)  # (kind, raw text) → bounded label
+    _in_util = cython.declare(cython.double)  # what the last _deltas call measured (NaN: none)
+    _out_util = cython.declare(cython.double)
 
-    def __init__(self, trim_dscp: int = -1, per_port: bool = False) -> None:
+    def __init__(self, trim_dscp: int = -1, per_port: bool = False, max_ports: int = 4096) -> None:
         self.trim_dscp = trim_dscp
         self.per_port = per_port
+        self.max_ports = max_ports
+        self._util_array = array("d", bytes(8 * 6 * _UTIL_STRIDE))
+        self._util = self._util_array
+        for k in range(6):
+            self._util_touched[k] = 0
+        self._infos = {}
+        self._reasons = {}
+        self._linux = {}
+        self._functions = {}
+        self._labels = {}
         self.roce_edge_frames = 0.0
         self._acc_array = array("d", bytes(8 * NUM_CELLS))
         self._acc = self._acc_array
@@ -228,9 +517,14 @@ class FlowAccounting:
             self._credit_stats[role * 3 + 1] = float("inf")
             self._credit_stats[role * 3 + 2] = float("-inf")
 
+    def port_table(self, agent: str) -> PortTable:
+        """A new, empty port table for an agent's track (this build's type)."""
+        return PortTable(agent)
+
     def forget(self, agent: str) -> None:
         """Drop the cached roles of one agent (a name was learned, or the agent expired)."""
         self._roles.pop(agent, None)
+        self._infos.pop(agent, None)
 
     def cached_agents(self) -> int:
         """Agents with cached roles (for tests)."""
@@ -304,6 +598,7 @@ class FlowAccounting:
         index = resolver.index
         if index is not self._index:
             self._roles = {}
+            self._infos = {}
             self._index = index
         roles = self._roles.get(agent)
         if roles is None:
@@ -446,6 +741,420 @@ class FlowAccounting:
                 track.pool_delta += pool_delta
                 track.generated_delta += generated_delta
 
+    def _agent_infos(self, agent: str, index: object) -> dict[int, tuple[Any, int]]:
+        """The cached (PortInfo, role code) of one agent's ports (dropped with ``forget``)."""
+        if index is not self._index:
+            self._roles = {}
+            self._infos = {}
+            self._index = index
+        infos = self._infos.get(agent)
+        if infos is None:
+            if len(self._infos) >= MAX_CACHED_AGENTS:
+                self._infos = {}
+            infos = {}
+            self._infos[agent] = infos
+        return infos
+
+    @cython.locals(
+        c=cython.ulonglong[::1],
+        d=cython.longlong[::1],
+        b=cython.const_uchar[::1],
+        nc=cython.Py_ssize_t,
+        nd=cython.Py_ssize_t,
+        ci=cython.Py_ssize_t,
+        di=cython.Py_ssize_t,
+        base=cython.Py_ssize_t,
+        room=cython.Py_ssize_t,
+        skipped=cython.Py_ssize_t,
+        seq=cython.longlong,
+        gap=cython.longlong,
+        drops=cython.longlong,
+        lost=cython.longlong,
+        src_type=cython.longlong,
+        src_index=cython.longlong,
+        flags=cython.ulonglong,
+        noff=cython.Py_ssize_t,
+        nlen=cython.Py_ssize_t,
+        uptime=cython.longlong,
+        t=cython.double,
+        table=PortTable,
+        infos=dict,
+        sources=dict,
+        drop_sources=dict,
+        state=list,
+        acc=cython.double[::1],
+        touched=cython.uchar[::1],
+    )
+    def account_samples(
+        self,
+        rows: Any,
+        data: Any,
+        track: Any,
+        agent: str,
+        resolver: Any,
+        hooks: Any,
+        now: float,
+        room: int,
+    ) -> int:
+        """Fold the counter and drop rows of one scanned datagram of ``agent`` in, in sample
+        order; returns how many drop samples came past ``room`` (their events are not kept).
+
+        ``track`` is the agent's ``AgentTrack`` (its ``ports`` a ``PortTable``). ``hooks`` (the
+        ``FabricState``) does what the arrays do not hold: ``learn_port_name(agent, ifindex,
+        raw)`` when a port_name record differs from the last one of that port,
+        ``drop_event(data, offset, length, index, agent, now)`` for the first ``room`` drop
+        samples, ``bounded_text(family, raw)`` for a Linux drop reason or function not seen yet,
+        ``port_counters(...)`` for the opt-in per-port series; ``hooks.pending_tables`` lists
+        the port tables whose statuses wait for the drain.
+        """
+        nc = rows.counter_count
+        nd = rows.drop_count
+        if nc == 0 and nd == 0:
+            return 0
+        c = rows.counter_storage
+        d = rows.drop_storage
+        b = data
+        acc = self._acc
+        touched = self._touched
+        table = track.ports
+        uptime = track.uptime_ms
+        t = now
+        index = resolver.index
+        infos = self._agent_infos(agent, index)
+        sources = track.counter_sources
+        drop_sources = track.drop_sources
+        ci = di = 0
+        skipped = 0
+        while ci < nc or di < nd:
+            if di >= nd or (
+                ci < nc
+                and c[ci * _NCC + _R_INDEX] < cython.cast(cython.ulonglong, d[di * _NDC + _Q_INDEX])
+            ):
+                base = ci * _NCC
+                ci += 1
+                acc[_SCALAR_BASE + _S_COUNTER_SAMPLES] += 1
+                touched[_SCALAR_BASE + _S_COUNTER_SAMPLES] = 1
+                seq = c[base + _R_SEQUENCE]
+                src_type = c[base + _R_SOURCE_TYPE]
+                src_index = c[base + _R_SOURCE_INDEX]
+                key = (src_type << 32) | src_index
+                last = sources.get(key)
+                if last is not None:
+                    gap = (seq - cython.cast(cython.longlong, last)) & _M32
+                    if 1 < gap <= _MAX_GAP:
+                        acc[_SCALAR_BASE + _S_COUNTER_LOST] += gap - 1
+                        touched[_SCALAR_BASE + _S_COUNTER_LOST] = 1
+                sources[key] = seq
+                flags = c[base + _R_FLAGS]
+                if flags & _HAS_NAME and src_type == 0:
+                    noff = c[base + _R_NAME_OFFSET]
+                    nlen = c[base + _R_NAME_LENGTH]
+                    if not _same_name(table.raw_names.get(src_index), b, noff, nlen):
+                        raw = bytes(data[noff : noff + nlen])
+                        if len(table.raw_names) < self.max_ports:
+                            table.raw_names[src_index] = raw
+                        hooks.learn_port_name(agent, src_index, raw)
+                        infos = self._agent_infos(agent, index)  # learning may drop the cache
+                if flags & _HAS_GENERIC:
+                    self._interface(table, infos, agent, resolver, hooks, t, uptime, c, base)
+            else:
+                base = di * _NDC
+                di += 1
+                acc[_SCALAR_BASE + _S_DROP_SAMPLES] += 1
+                touched[_SCALAR_BASE + _S_DROP_SAMPLES] = 1
+                if room > 0:
+                    room -= 1
+                    hooks.drop_event(
+                        data, d[base + _Q_OFFSET], d[base + _Q_LENGTH], d[base + _Q_INDEX],
+                        agent, now,
+                    )  # fmt: skip
+                else:
+                    skipped += 1
+                seq = d[base + _Q_SEQUENCE]
+                drops = d[base + _Q_DROPS]
+                key = (d[base + _Q_SOURCE_TYPE] << 32) | d[base + _Q_SOURCE_INDEX]
+                state = drop_sources.get(key)
+                if state is None:
+                    drop_sources[key] = [seq, drops]
+                else:
+                    gap = (seq - cython.cast(cython.longlong, state[0])) & _M32
+                    if 1 < gap <= _MAX_GAP:
+                        acc[_SCALAR_BASE + _S_DROP_LOST] += gap - 1
+                        touched[_SCALAR_BASE + _S_DROP_LOST] = 1
+                    lost = (drops - cython.cast(cython.longlong, state[1])) & _M32
+                    if 0 < lost <= _MAX_GAP:
+                        acc[_SCALAR_BASE + _S_NOTIFICATIONS_LOST] += lost
+                        touched[_SCALAR_BASE + _S_NOTIFICATIONS_LOST] = 1
+                    state[0] = seq
+                    state[1] = drops
+                reason = d[base + _Q_REASON]
+                self._reasons[reason] = self._reasons.get(reason, 0) + 1
+                noff = d[base + _Q_LINUX_OFFSET]
+                if noff >= 0:
+                    nlen = d[base + _Q_LINUX_LENGTH]
+                    label = self._label(hooks, "linux_reason", data, noff, nlen)
+                    self._linux[label] = self._linux.get(label, 0) + 1
+                noff = d[base + _Q_FUNCTION_OFFSET]
+                if noff >= 0:
+                    nlen = d[base + _Q_FUNCTION_LENGTH]
+                    label = self._label(hooks, "function", data, noff, nlen)
+                    self._functions[label] = self._functions.get(label, 0) + 1
+        return skipped
+
+    def _label(self, hooks: Any, family: str, data: Any, offset: int, length: int) -> str:
+        """The bounded label of a text record of a drop sample (cached by its bytes)."""
+        raw = bytes(data[offset : offset + length])
+        key = (family, raw)
+        label = self._labels.get(key)
+        if label is None:
+            label = hooks.bounded_text(family, raw)
+            if len(self._labels) >= MAX_CACHED_LABELS:
+                self._labels = {}
+            self._labels[key] = label
+        return label  # type: ignore[no-any-return]
+
+    @cython.locals(
+        fields=cython.ulonglong[::1], table=PortTable, t=cython.double, up=cython.longlong
+    )
+    def interface(
+        self,
+        table: PortTable,
+        agent: str,
+        resolver: Any,
+        hooks: Any,
+        now: float,
+        uptime: int,
+        values: Any,
+    ) -> None:
+        """One generic_interface record (its 19 fields in record order, an ``array("Q")``)
+        decoded by the full decoder: the same accounting as a counter row gets."""
+        fields = values
+        t = now
+        up = uptime
+        infos = self._agent_infos(agent, resolver.index)
+        self._interface(table, infos, agent, resolver, hooks, t, up, fields, -_R_GENERIC)
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=True)
+    @cython.returns(cython.longlong)
+    @cython.locals(
+        table=PortTable,
+        infos=dict,
+        now=cython.double,
+        uptime=cython.longlong,
+        v=cython.ulonglong[::1],
+        row=cython.Py_ssize_t,
+        g=cython.Py_ssize_t,
+        k=cython.Py_ssize_t,
+        role=cython.Py_ssize_t,
+        slot=cython.Py_ssize_t,
+        f=cython.ulonglong,
+        elapsed=cython.double,
+    )
+    def _interface(
+        self,
+        table: PortTable,
+        infos: dict[Any, Any],
+        agent: str,
+        resolver: Any,
+        hooks: Any,
+        now: float,
+        uptime: int,
+        v: Any,
+        row: int,
+    ) -> int:
+        """The generic counters at ``row + CTR_GENERIC`` of ``v``: baseline, deltas, status."""
+        g = row + _R_GENERIC
+        ifindex = v[g]
+        cached = infos.get(ifindex)
+        if cached is None:
+            info = resolver.resolve(agent, ifindex)
+            cached = (info, _role_code(info, self._index))
+            if len(infos) < MAX_CACHED_PORTS:
+                infos[ifindex] = cached
+        info = cached[0]
+        role = cached[1]
+        if role == _ROLE_MISS:
+            self._acc[_SCALAR_BASE + _S_COUNTER_MISSES] += 1
+            self._touched[_SCALAR_BASE + _S_COUNTER_MISSES] = 1
+            role = ROLE_UNMAPPED
+        known = table.slots.get(ifindex)
+        if known is None:
+            if len(table.slots) >= self.max_ports:
+                return 0
+            slot = table._add(ifindex)
+        else:
+            slot = known
+        self._in_util = self._out_util = _NAN
+        f = table._flags[slot * 3]
+        if f & 1:
+            # Agent uptime is the sampling clock; arrival time only when uptime cannot be used.
+            elapsed = (uptime - table._numbers[slot * 5]) / 1000.0
+            if elapsed <= 0:
+                elapsed = now - table._numbers[slot * 5 + 1]
+            if elapsed > 0:
+                self._deltas(table, slot, v, g, elapsed, role, info, hooks)
+        for k in range(12):
+            table._values[slot * 12 + k] = v[g + _BASE_FIELD[k]]
+        table._numbers[slot * 5] = uptime
+        table._numbers[slot * 5 + 1] = now
+        table._numbers[slot * 5 + 2] = self._in_util
+        table._numbers[slot * 5 + 3] = self._out_util
+        table._numbers[slot * 5 + 4] = now
+        table._flags[slot * 3] = 3  # a baseline, and a status to hand over
+        table._flags[slot * 3 + 1] = v[g + 4]
+        table._flags[slot * 3 + 2] = v[g + 2]
+        table._info[slot] = info
+        table._role[slot] = role
+        if not table.listed:
+            table.listed = True
+            hooks.pending_tables.append(table)
+        return 0
+
+    @cython.cfunc
+    @cython.exceptval(-1, check=True)
+    @cython.returns(cython.longlong)
+    @cython.locals(
+        table=PortTable,
+        slot=cython.Py_ssize_t,
+        v=cython.ulonglong[::1],
+        g=cython.Py_ssize_t,
+        elapsed=cython.double,
+        role=cython.Py_ssize_t,
+        k=cython.Py_ssize_t,
+        at=cython.Py_ssize_t,
+        cell=cython.Py_ssize_t,
+        speed=cython.ulonglong,
+        speed_d=cython.double,
+        byte_limit=cython.double,
+        packet_limit=cython.double,
+        limit=cython.double,
+        old=cython.ulonglong,
+        new=cython.ulonglong,
+        in_bytes=cython.ulonglong,
+        out_bytes=cython.ulonglong,
+        delta=cython.ulonglong,
+        in_packets=cython.ulonglong,
+        out_packets=cython.ulonglong,
+        wrapped=cython.bint,
+        reset=cython.bint,
+        in_util=cython.double,
+        out_util=cython.double,
+    )
+    def _deltas(
+        self,
+        table: PortTable,
+        slot: int,
+        v: Any,
+        g: int,
+        elapsed: float,
+        role: int,
+        info: Any,
+        hooks: Any,
+    ) -> int:
+        """Counter increases since the port's baseline (state docstring: wraps, resets,
+        implausible rates); the utilisation lands in ``_in_util``/``_out_util``."""
+        small = cython.declare(cython.ulonglong[10])
+        speed = v[g + 2]
+        if speed == _U64_UNKNOWN:
+            speed = 0
+        speed_d = cython.cast(cython.double, speed)
+        if speed:
+            byte_limit = speed_d / 8.0 * elapsed * _SPIKE
+            packet_limit = speed_d / _MIN_FRAME_BITS * elapsed * _SPIKE
+        else:
+            byte_limit = _INF
+            packet_limit = _PACKETS_CAP
+        at = slot * 12
+        old = table._values[at]
+        new = v[g + 5]
+        in_bytes = 0 if new == _U64_UNKNOWN or old == _U64_UNKNOWN else new - old
+        reset = new < old and new != _U64_UNKNOWN and old != _U64_UNKNOWN
+        old = table._values[at + 1]
+        new = v[g + 12]
+        out_bytes = 0 if new == _U64_UNKNOWN or old == _U64_UNKNOWN else new - old
+        reset = reset or (new < old and new != _U64_UNKNOWN and old != _U64_UNKNOWN)
+        if (
+            reset
+            or max(cython.cast(cython.double, in_bytes), cython.cast(cython.double, out_bytes))
+            > byte_limit
+        ):
+            self._count_cell(_DISC_BASE + _DISC_RESET, 1.0)
+            return 0
+        limit = min(packet_limit, _PACKETS_CAP)
+        wrapped = False
+        for k in range(2, 12):
+            old = table._values[at + k]
+            new = v[g + _BASE_FIELD[k]]
+            if new == _U32_UNKNOWN or old == _U32_UNKNOWN:
+                delta = 0
+            elif new >= old:
+                delta = new - old
+            else:
+                delta = new + 0x100000000 - old
+                if cython.cast(cython.double, delta) > limit:
+                    self._count_cell(_DISC_BASE + _DISC_RESET, 1.0)
+                    return 0
+            if new < old and new != _U32_UNKNOWN:
+                wrapped = True
+            small[k - 2] = delta
+        if wrapped:
+            self._count_cell(_DISC_BASE + _DISC_WRAP, 1.0)
+        in_packets = small[0] + small[1] + small[2]
+        out_packets = small[3] + small[4] + small[5]
+        if (
+            max(cython.cast(cython.double, in_packets), cython.cast(cython.double, out_packets))
+            > packet_limit
+        ):
+            self._count_cell(_DISC_BASE + _DISC_IMPLAUSIBLE, 1.0)
+            return 0
+        cell = _IF_BASE + role
+        self._count_cell(cell + (_IF_BYTES * 2 + 0) * 3, in_bytes)
+        self._count_cell(cell + (_IF_BYTES * 2 + 1) * 3, out_bytes)
+        self._count_cell(cell + (_IF_PACKETS * 2 + 0) * 3, in_packets)
+        self._count_cell(cell + (_IF_PACKETS * 2 + 1) * 3, out_packets)
+        self._count_cell(cell + (_IF_ERRORS * 2 + 0) * 3, small[6])
+        self._count_cell(cell + (_IF_ERRORS * 2 + 1) * 3, small[8])
+        self._count_cell(cell + (_IF_DISCARDS * 2 + 0) * 3, small[7])
+        self._count_cell(cell + (_IF_DISCARDS * 2 + 1) * 3, small[9])
+        if not speed:
+            return 0
+        in_util = cython.cast(cython.double, in_bytes) * 8.0 / elapsed / speed_d
+        out_util = cython.cast(cython.double, out_bytes) * 8.0 / elapsed / speed_d
+        self._observe_util(role, in_util)
+        self._observe_util(3 + role, out_util)
+        if self.per_port and info is not None:
+            hooks.port_counters(
+                info, ROLE_NAMES[role], in_bytes, small[6], small[7], out_bytes, small[8], small[9]
+            )
+        self._in_util = in_util
+        self._out_util = out_util
+        return 0
+
+    @cython.cfunc
+    @cython.inline
+    @cython.exceptval(check=False)
+    @cython.locals(cell=cython.Py_ssize_t, value=cython.double)
+    @cython.returns(cython.void)
+    def _count_cell(self, cell: int, value: float) -> None:
+        self._acc[cell] += value
+        self._touched[cell] = 1
+
+    @cython.cfunc
+    @cython.exceptval(check=False)
+    @cython.locals(
+        series=cython.Py_ssize_t, value=cython.double, k=cython.Py_ssize_t, base=cython.Py_ssize_t
+    )
+    @cython.returns(cython.void)
+    def _observe_util(self, series: int, value: float) -> None:
+        base = series * _UTIL_STRIDE
+        k = 0
+        while k < _NUM_UTIL_BOUNDS and not value <= _UTIL_BOUNDS[k]:
+            k += 1
+        self._util[base + k] += 1.0
+        self._util[base + _NUM_UTIL_BOUNDS + 1] += value * 1.0
+        self._util_touched[series] = 1
+
     @cython.cfunc
     @cython.locals(role=cython.Py_ssize_t, credits=cython.longlong, value=cython.double)
     def _observe_credits(self, role: int, credits: int) -> None:
@@ -457,12 +1166,22 @@ class FlowAccounting:
         if value > self._credit_stats[role * 3 + 2]:
             self._credit_stats[role * 3 + 2] = value
 
-    @cython.locals(cell=cython.Py_ssize_t, role=cython.Py_ssize_t, k=cython.Py_ssize_t)
+    @cython.locals(
+        cell=cython.Py_ssize_t,
+        role=cython.Py_ssize_t,
+        k=cython.Py_ssize_t,
+        i=cython.Py_ssize_t,
+        base=cython.Py_ssize_t,
+    )
     def flush(
-        self, count: Callable[..., None], credits: Callable[[str, int, float, float, float], None]
+        self,
+        count: Callable[..., None],
+        credits: Callable[[str, int, float, float, float], None],
+        histogram: Callable[[str, tuple[str, ...], list[float], float], None],
     ) -> None:
-        """Hand every touched cell to ``count(family, labels, value)`` and the ACK credit
-        statistics to ``credits(role, count, total, low, high)``; then start from zero."""
+        """Hand every touched cell to ``count(family, labels, value)``, the ACK credit
+        statistics to ``credits(role, count, total, low, high)`` and the utilisation buckets to
+        ``histogram(family, labels, bucket counts, sum)``; then start from zero."""
         for cell in range(NUM_CELLS):
             if not self._touched[cell]:
                 continue
@@ -478,9 +1197,35 @@ class FlowAccounting:
             elif cell < _SCALAR_BASE:
                 role, k = divmod(cell - _NAK_BASE, 32)
                 count("aeth_naks", (ROLE_NAMES[role], nak_code_of(k)), value)
-            else:
+            elif cell < _IF_BASE:
                 family, labels = SCALARS[cell - _SCALAR_BASE]
                 count(family, labels, value)
+            elif cell < _DISC_BASE:
+                k, role = divmod(cell - _IF_BASE, 3)
+                count(IF_FAMILIES[k // 2], (DIRECTIONS[k % 2], ROLE_NAMES[role]), value)
+            else:
+                count("interface_discontinuities", (DISCONTINUITIES[cell - _DISC_BASE],), value)
+        for k in range(6):
+            if not self._util_touched[k]:
+                continue
+            self._util_touched[k] = 0
+            base = k * _UTIL_STRIDE
+            buckets = [self._util[base + i] for i in range(_NUM_UTIL_BOUNDS + 1)]
+            total = self._util[base + _NUM_UTIL_BOUNDS + 1]
+            for i in range(_UTIL_STRIDE):
+                self._util[base + i] = 0.0
+            histogram(
+                "port_utilization_ratio", (DIRECTIONS[k // 3], ROLE_NAMES[k % 3]), buckets, total
+            )
+        for code, n in self._reasons.items():
+            count("dropped_packets", (drop_reason_name(code),), float(n))
+        for label, n in self._linux.items():
+            count("dropped_packets_by_linux_reason", (label,), float(n))
+        for label, n in self._functions.items():
+            count("dropped_packets_by_function", (label,), float(n))
+        self._reasons = {}
+        self._linux = {}
+        self._functions = {}
         for role in range(3):
             if self._credit_count[role]:
                 credits(

@@ -111,6 +111,10 @@ class DropRecorder:
             return
         self.events.append(drop_event(agent, sample, resolver, now))
 
+    def room(self) -> int:
+        """How many more events this tick keeps."""
+        return MAX_EVENTS_PER_TICK - len(self.events)
+
     def drain(self) -> tuple[list[Event], int]:
         """The events and the skipped count since the last drain."""
         events, skipped = self.events, self.skipped

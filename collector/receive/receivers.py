@@ -7,6 +7,7 @@ always swapped on the receiving thread itself, between two datagrams.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 MSG_TOPOLOGY = "topology"
 MSG_STOP = "stop"
 FINAL_SEND_SECONDS = 2.0  # a stopping worker waits this long for its last delta to be taken
+# A receiving process keeps a large, stable state and makes a port status per port and tick that
+# lives until the delta is taken: with the default thresholds (700, 10, 10) those survivors set
+# off a full collection over the whole state every tick or two (measured: counter samples cost
+# 4.2 instead of 1.9 µs each). Young garbage is still collected every 20,000 allocations.
+GC_THRESHOLDS = (20_000, 20, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +104,8 @@ class Receiver:
         self.emit(delta)
 
     def run(self) -> None:
-        """Receive until stopped."""
+        """Receive until stopped (sets the process's garbage collector thresholds)."""
+        gc.set_threshold(*GC_THRESHOLDS)
         self.loop.run()
 
 

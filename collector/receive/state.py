@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+from array import array
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from collector.delta import (
@@ -78,14 +79,10 @@ from topology.resolver import PortResolver
 log = logging.getLogger(__name__)
 
 M32 = 0xFFFFFFFF
-UNKNOWN_U32 = M32  # sFlow: a counter the agent does not support is all ones
-UNKNOWN_U64 = 2**64 - 1
 MAX_SEQUENCE_GAP = 1_000_000  # a larger jump is a resync, not a million lost datagrams
 REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
 UPTIME_WRAP_SLACK_MS = 600_000  # uptime (u32 ms) wraps after 49.7 days
-SPIKE_FACTOR = 1.5  # a counter rate above 1.5 x ifSpeed is a reset, not traffic
-MIN_FRAME_BITS = 84 * 8  # 64-byte frame + preamble + inter-frame gap: most packets per second
 TRANSIT_SATURATED = 0xFFFFFFFF
 PROMOTE_AFTER = 3  # datagrams before an agent gets its own series (spoofed floods never do)
 LABEL_CAP = 256  # distinct values of a label taken from the wire; more become "other"
@@ -95,6 +92,8 @@ MAX_SAMPLING_RATES = 8  # distinct sampling rates remembered per agent
 # their sampling rates: every datagram would cost the fast path a column scan.
 RATES_EVERY = 16
 
+# generic_interface (0:1) fields in record order: the accounting reads them by position
+_GENERIC_FIELDS = tuple(f.name for f in fields(GenericInterfaceCounters))
 _ROLE_LABELS: dict[str, Labels] = {r: (r,) for r in ("edge", "core", UNMAPPED)}
 _OPERATION_LABELS: dict[int, str] = {op: f"{t}:{name}" for op, (t, name) in OPCODES.items()}
 
@@ -115,15 +114,6 @@ class StateSettings:
     max_ports_per_agent: int = 4_096
     trim_dscp: int = 11  # -1 disables trimmed-packet counting
     per_port: bool = False
-
-
-@dataclass(slots=True)
-class PortBaseline:
-    """The previous counter sample of one interface."""
-
-    uptime_ms: int
-    at: float
-    values: tuple[int, ...]
 
 
 @dataclass(slots=True)
@@ -152,7 +142,7 @@ class AgentTrack:
     flow_sources: dict[int, list[int]] = field(default_factory=dict)  # src → [seq, pool, drops]
     counter_sources: dict[int, int] = field(default_factory=dict)
     drop_sources: dict[int, list[int]] = field(default_factory=dict)  # src → [seq, drops]
-    ports: dict[int, PortBaseline] = field(default_factory=dict)
+    ports: Any = None  # the accounting's PortTable: counter baselines and statuses by ifIndex
 
     def reset_baselines(self) -> None:
         """After a restart nothing before it may be compared with anything after it."""
@@ -160,22 +150,6 @@ class AgentTrack:
         self.counter_sources.clear()
         self.drop_sources.clear()
         self.ports.clear()
-
-
-def _delta32(old: int, new: int, limit: float) -> int | None:
-    """Increase of a 32-bit counter, across one wrap when plausible; None for a reset."""
-    if new == UNKNOWN_U32 or old == UNKNOWN_U32:
-        return 0
-    if new >= old:
-        return new - old
-    wrapped = new + (M32 + 1) - old
-    return wrapped if wrapped <= limit else None
-
-
-def _delta64(old: int, new: int) -> int | None:
-    if new == UNKNOWN_U64 or old == UNKNOWN_U64:
-        return 0
-    return new - old if new >= old else None
 
 
 def _note_sampling_rate(track: AgentTrack, rate: int) -> None:
@@ -212,8 +186,11 @@ class FabricState:
         self._accounting = (
             accounting
             if accounting is not None
-            else FlowAccounting(self.settings.trim_dscp, self.settings.per_port)
+            else FlowAccounting(
+                self.settings.trim_dscp, self.settings.per_port, self.settings.max_ports_per_agent
+            )
         )
+        self.pending_tables: list[Any] = []  # port tables with statuses for the next drain
         self._new_period()
 
     # -----------------------------------------------------------------------------------------
@@ -311,6 +288,7 @@ class FabricState:
             track = self._probation.get(key)
             if track is None:
                 track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+                track.ports = self._accounting.port_table(agent)
                 self._probation[key] = track
                 if len(self._probation) > self.settings.probation_agents:
                     self._probation.popitem(last=False)  # oldest newcomer goes
@@ -574,6 +552,14 @@ class FabricState:
                     end = rows.count * NUM_COLUMNS
                     for rate in set(rows.storage[COL_SAMPLING_RATE:end:NUM_COLUMNS]):
                         _note_sampling_rate(track, rate)
+        if (rows.counter_count or rows.drop_count) and track is not None:
+            recorder = self.observer.drops
+            skipped = accounting.account_samples(
+                rows, data, track, agent, self.resolver, self, now, recorder.room()
+            )
+            recorder.skipped += skipped
+            track.pending_samples[1] += rows.counter_count
+            track.pending_samples[2] += rows.drop_count
         if not rows.others:
             return
         buf = bytes(data)
@@ -641,6 +627,7 @@ class FabricState:
             elif kind is PortName:
                 if sample.source.type == 0 and track is not None:
                     name = record.name  # type: ignore[union-attr]
+                    track.ports.forget_name(sample.source.index)
                     if self.resolver.port_name(agent, sample.source.index) != name:
                         self.resolver.learn_port_name(agent, sample.source.index, name)
                         self._accounting.forget(agent)  # its cached roles may change
@@ -657,120 +644,68 @@ class FabricState:
     def _interface(
         self, track: AgentTrack | None, agent: str, c: GenericInterfaceCounters, now: float
     ) -> None:
-        ifindex = c.if_index
-        info = self.resolver.resolve(agent, ifindex)
-        if info is None:
-            role = UNMAPPED
-            if self.resolver.index is not None:
-                self.count("topology_misses", ("counter",))
-        else:
-            role = info.role
-        values = (
-            c.in_octets,
-            c.out_octets,
-            c.in_ucast_pkts,
-            c.in_multicast_pkts,
-            c.in_broadcast_pkts,
-            c.out_ucast_pkts,
-            c.out_multicast_pkts,
-            c.out_broadcast_pkts,
-            c.in_errors,
-            c.in_discards,
-            c.out_errors,
-            c.out_discards,
-        )
-        uptime = track.uptime_ms if track is not None else 0
-        in_util = out_util = None
-        if track is not None:
-            previous = track.ports.get(ifindex)
-            if previous is None and len(track.ports) >= self.settings.max_ports_per_agent:
-                return
-            track.ports[ifindex] = PortBaseline(uptime, now, values)
-            if previous is not None:
-                utilisation = self._interface_delta(previous, uptime, now, values, c, role, info)
-                if utilisation is not None:
-                    in_util, out_util = utilisation
-        self._port_updates[(agent, ifindex)] = PortStatus(
-            info.node if info is not None else None,
-            info.port if info is not None else None,
-            role,
-            c.oper_up,
-            c.admin_up,
-            c.if_speed,
-            in_util,
-            out_util,
-            now,
-            self.resolver.port_name(agent, ifindex),
+        if track is None:
+            return  # no baseline to compare with, and no port to report it on
+        values = array("Q", [getattr(c, name) for name in _GENERIC_FIELDS])
+        self._accounting.interface(
+            track.ports, agent, self.resolver, self, now, track.uptime_ms, values
         )
 
-    def _interface_delta(
+    # -----------------------------------------------------------------------------------------
+    # Hooks of the accounting (counter and drop rows): what its arrays do not hold
+
+    def learn_port_name(self, agent: str, ifindex: int, raw: bytes) -> None:
+        """A port_name record (raw bytes) that differs from the last one of that port."""
+        name = raw.decode("utf-8", "replace")  # as decoders.parse decodes strings
+        if self.resolver.port_name(agent, ifindex) != name:
+            self.resolver.learn_port_name(agent, ifindex, name)
+            self._accounting.forget(agent)  # its cached roles may change
+
+    def drop_event(
+        self, data: bytes | memoryview, offset: int, length: int, index: int, agent: str, now: float
+    ) -> None:
+        """The drop log event of one drop row (the sample decoded in full, a bounded few)."""
+        sample = decode_sample(bytes(data), offset, length, 5, index)
+        self.observer.record_drop(agent, sample, self.resolver, now)  # type: ignore[arg-type]
+
+    def bounded_text(self, family: str, raw: bytes) -> str:
+        """The label of a text record (Linux drop reason, kernel function) from the wire."""
+        return self._bounded(family, raw.decode("utf-8", "replace"))
+
+    def port_counters(
         self,
-        previous: PortBaseline,
-        uptime: int,
-        now: float,
-        values: tuple[int, ...],
-        c: GenericInterfaceCounters,
+        info: Any,
         role: str,
-        info: object,
-    ) -> tuple[float, float] | None:
-        # Agent uptime is the sampling clock; arrival time only when uptime cannot be used.
-        elapsed = (uptime - previous.uptime_ms) / 1000.0
-        if elapsed <= 0:
-            elapsed = now - previous.at
-        if elapsed <= 0:
-            return None
-        speed = c.if_speed if 0 < c.if_speed < UNKNOWN_U64 else 0
-        byte_limit = speed / 8 * elapsed * SPIKE_FACTOR if speed else float("inf")
-        packet_limit = speed / MIN_FRAME_BITS * elapsed * SPIKE_FACTOR if speed else float(2**31)
-        old = previous.values
-        in_bytes = _delta64(old[0], values[0])
-        out_bytes = _delta64(old[1], values[1])
-        if in_bytes is None or out_bytes is None or max(in_bytes, out_bytes) > byte_limit:
-            self.count("interface_discontinuities", ("reset",))
-            return None
-        small: list[int] = []
-        wrapped = False
-        for i in range(2, len(values)):
-            d = _delta32(old[i], values[i], min(packet_limit, float(2**31)))
-            if d is None:
-                self.count("interface_discontinuities", ("reset",))
-                return None
-            if values[i] < old[i] and values[i] != UNKNOWN_U32:
-                wrapped = True
-            small.append(d)
-        if wrapped:
-            self.count("interface_discontinuities", ("wrap",))
-        in_packets = small[0] + small[1] + small[2]
-        out_packets = small[3] + small[4] + small[5]
-        if max(in_packets, out_packets) > packet_limit:
-            self.count("interface_discontinuities", ("implausible",))
-            return None
-        in_errors, in_discards, out_errors, out_discards = small[6], small[7], small[8], small[9]
-        self.count("interface_bytes", ("in", role), in_bytes)
-        self.count("interface_bytes", ("out", role), out_bytes)
-        self.count("interface_packets", ("in", role), in_packets)
-        self.count("interface_packets", ("out", role), out_packets)
-        self.count("interface_errors", ("in", role), in_errors)
-        self.count("interface_errors", ("out", role), out_errors)
-        self.count("interface_discards", ("in", role), in_discards)
-        self.count("interface_discards", ("out", role), out_discards)
-        if not speed:
-            return None
-        in_util = in_bytes * 8 / elapsed / speed
-        out_util = out_bytes * 8 / elapsed / speed
-        self._observe("port_utilization_ratio", ("in", role), in_util, 1.0)
-        self._observe("port_utilization_ratio", ("out", role), out_util, 1.0)
-        if self.settings.per_port and info is not None:
-            node, port = info.node, info.port  # type: ignore[attr-defined]
-            for direction, b, e, d in (
-                ("in", in_bytes, in_errors, in_discards),
-                ("out", out_bytes, out_errors, out_discards),
-            ):
-                labels = (node, port, role, direction)
-                self.count("port_bytes", labels, b)
-                self.count("port_errors", labels, e)
-                self.count("port_discards", labels, d)
-        return in_util, out_util
+        in_bytes: int,
+        in_errors: int,
+        in_discards: int,
+        out_bytes: int,
+        out_errors: int,
+        out_discards: int,
+    ) -> None:
+        """The opt-in per-port series of one interval of a mapped port's counters."""
+        for direction, b, e, d in (
+            ("in", in_bytes, in_errors, in_discards),
+            ("out", out_bytes, out_errors, out_discards),
+        ):
+            labels = (info.node, info.port, role, direction)
+            self.count("port_bytes", labels, b)
+            self.count("port_errors", labels, e)
+            self.count("port_discards", labels, d)
+
+    def _merge_histogram(
+        self, family: str, labels: Labels, buckets: list[float], total: float
+    ) -> None:
+        series = self._histograms.get(family)
+        if series is None:
+            series = self._histograms[family] = {}
+        hist = series.get(labels)
+        if hist is None:
+            series[labels] = HistogramValue(buckets, total)
+            return
+        for i, n in enumerate(buckets):
+            hist.counts[i] += n
+        hist.total += total
 
     # -----------------------------------------------------------------------------------------
     # Drop notifications
@@ -834,7 +769,10 @@ class FabricState:
 
     def drain(self, now: float) -> Delta:
         """Everything accumulated since the last drain; starts a new period."""
-        self._accounting.flush(self.count, self._add_credits)
+        self._accounting.flush(self.count, self._add_credits, self._merge_histogram)
+        for table in self.pending_tables:
+            table.statuses(self._port_updates, self.resolver, PortStatus)
+        self.pending_tables = []
         for key, track in self._agents.items():
             if not track.dirty:
                 continue

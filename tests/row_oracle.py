@@ -1,0 +1,153 @@
+"""The rule the fast path's scan follows for counter and drop samples, as an oracle built on the
+full decoder's records: which samples become counter rows, drop rows or ``others``, and the
+values each row must hold. Shared by tests/test_fastpath.py and bench/fuzz_decode.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from decoders import fastpath as pure
+from decoders.parse import decode_sample
+from decoders.records import (
+    CounterSample,
+    Datagram,
+    DropSample,
+    EthernetCounters,
+    ExtendedAcl,
+    ExtendedEgressQueue,
+    ExtendedFunction,
+    ExtendedHwTrap,
+    ExtendedLinuxDropReason,
+    ExtendedQueue,
+    ExtendedSwitch,
+    ExtendedTimestamp,
+    ExtendedTransit,
+    FlowSample,
+    GenericInterfaceCounters,
+    PortName,
+    RawSample,
+    SampledEthernet,
+    SampledHeader,
+    SampledIPv4,
+    SampledIPv6,
+)
+
+
+def sample_format(sample: Any) -> int:
+    """The data_format of a decoded non-flow sample."""
+    if isinstance(sample, RawSample):
+        return (sample.enterprise << 12) | sample.format
+    if isinstance(sample, CounterSample):
+        return 4 if sample.expanded else 2
+    assert isinstance(sample, DropSample)
+    return 5
+
+
+# A counter sample becomes a counter row when it holds nothing but these records (at most one
+# generic_interface and one port_name), a drop sample a drop row when it holds only these (at
+# most one function and one Linux drop reason); after the first sample of either kind that does
+# not, every later one of either kind is left to the full decoder (``others``).
+_COUNTER_ROW_RECORDS = (GenericInterfaceCounters, EthernetCounters, PortName)
+_DROP_ROW_RECORDS = (
+    SampledHeader, SampledEthernet, SampledIPv4, SampledIPv6, ExtendedSwitch,
+    ExtendedEgressQueue, ExtendedAcl, ExtendedFunction, ExtendedTransit, ExtendedQueue,
+    ExtendedHwTrap, ExtendedLinuxDropReason, ExtendedTimestamp,
+)  # fmt: skip
+
+
+def _row_kind(sample: object) -> str | None:
+    """ "counter" or "drop" when the scan should make a row of ``sample`` (module rule)."""
+    if isinstance(sample, CounterSample):
+        kinds = [type(r) for r in sample.records]
+        fits = all(k in _COUNTER_ROW_RECORDS for k in kinds)
+        once = kinds.count(GenericInterfaceCounters) <= 1 and kinds.count(PortName) <= 1
+        return "counter" if fits and once else None
+    if isinstance(sample, DropSample):
+        kinds = [type(r) for r in sample.records]
+        fits = all(k in _DROP_ROW_RECORDS for k in kinds)
+        once = kinds.count(ExtendedFunction) <= 1 and kinds.count(ExtendedLinuxDropReason) <= 1
+        return "drop" if fits and once else None
+    return None
+
+
+def text_at(data: bytes, offset: int, length: int) -> str:
+    """The text a row points at, decoded as ``decoders.parse`` decodes strings."""
+    return data[offset : offset + length].decode("utf-8", "replace")
+
+
+def check_counter_and_drop_rows(data: bytes, datagram: Datagram, rows: Any) -> None:
+    """Counter rows, drop rows and ``others`` hold exactly the non-flow samples (module rule),
+    each row's values equal to the decoded sample's."""
+    want_counters, want_drops, want_others = [], [], []
+    fallback = False
+    for i, sample in enumerate(datagram.samples):
+        if isinstance(sample, FlowSample):
+            continue
+        kind = None if fallback else _row_kind(sample)
+        if kind == "counter":
+            want_counters.append((i, sample))
+        elif kind == "drop":
+            want_drops.append((i, sample))
+        else:
+            fallback = fallback or isinstance(sample, CounterSample | DropSample)
+            want_others.append((i, sample))
+    assert [(fmt, i) for fmt, _, _, i in rows.others] == [
+        (sample_format(s), i) for i, s in want_others
+    ]
+    for (fmt, offset, length, index), (_, sample) in zip(rows.others, want_others, strict=True):
+        assert decode_sample(data, offset, length, fmt, index) == sample
+    assert rows.counter_count == len(want_counters)
+    for k, (index, sample) in enumerate(want_counters):
+        row = rows.counter_row(k)
+        fmt = 4 if sample.expanded else 2
+        offset, length = row[pure.CTR_OFFSET], row[pure.CTR_LENGTH]
+        assert decode_sample(data, offset, length, fmt, index) == sample
+        assert row[pure.CTR_INDEX] == index
+        assert row[pure.CTR_SEQUENCE] == sample.sequence
+        assert (row[pure.CTR_SOURCE_TYPE], row[pure.CTR_SOURCE_INDEX]) == (
+            sample.source.type,
+            sample.source.index,
+        )
+        generic = [r for r in sample.records if isinstance(r, GenericInterfaceCounters)]
+        names = [r for r in sample.records if isinstance(r, PortName)]
+        flags = (pure.CTR_HAS_GENERIC if generic else 0) | (pure.CTR_HAS_PORT_NAME if names else 0)
+        assert row[pure.CTR_FLAGS] == flags
+        if generic:
+            fields = row[pure.CTR_GENERIC : pure.CTR_GENERIC + 19]
+            assert GenericInterfaceCounters(*fields) == generic[0]
+        if names:
+            text = text_at(data, row[pure.CTR_NAME_OFFSET], row[pure.CTR_NAME_LENGTH])
+            assert text == names[0].name
+    assert rows.drop_count == len(want_drops)
+    for k, (index, sample) in enumerate(want_drops):
+        row = rows.drop_row(k)
+        offset, length = row[pure.DRP_OFFSET], row[pure.DRP_LENGTH]
+        assert decode_sample(data, offset, length, 5, index) == sample
+        assert row[pure.DRP_INDEX] == index
+        assert (
+            row[pure.DRP_SEQUENCE],
+            row[pure.DRP_SOURCE_TYPE],
+            row[pure.DRP_SOURCE_INDEX],
+            row[pure.DRP_DROPS],
+            row[pure.DRP_INPUT],
+            row[pure.DRP_OUTPUT],
+            row[pure.DRP_REASON],
+        ) == (
+            sample.sequence,
+            sample.source.type,
+            sample.source.index,
+            sample.drops,
+            sample.input_ifindex,
+            sample.output_ifindex,
+            sample.reason,
+        )
+        for kind, at, size in (
+            (ExtendedLinuxDropReason, pure.DRP_LINUX_OFFSET, pure.DRP_LINUX_LENGTH),
+            (ExtendedFunction, pure.DRP_FUNCTION_OFFSET, pure.DRP_FUNCTION_LENGTH),
+        ):
+            found = [r for r in sample.records if isinstance(r, kind)]
+            if found:
+                value = getattr(found[0], "reason" if kind is ExtendedLinuxDropReason else "symbol")
+                assert text_at(data, row[at], row[size]) == value
+            else:
+                assert (row[at], row[size]) == (-1, -1)
