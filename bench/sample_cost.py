@@ -7,8 +7,9 @@ second of agent time, with advancing datagram and per-source sample sequence num
 counters that advance at a plausible rate. A ``FabricState`` behind the fast-path ``Pipeline``
 (what ``fabricscope serve`` runs in each worker) takes one warm-up round (baselines, agents past
 probation), then the timed rounds, with a ``drain`` after each (the once-a-tick hand-over is
-part of the cost). The figure is CPU time (``time.process_time``) per sample, median of
-``--repeat`` runs.
+part of the cost, and so are the drop log's events: at most 1,000 a tick, each decoding its
+sample in full), under the garbage collector thresholds a receiver sets. The figure is CPU time
+(``time.process_time``) per sample, median of ``--repeat`` runs.
 
     python bench/sample_cost.py                  # the selected build (compiled if present)
     FABRICSCOPE_PURE=1 python bench/sample_cost.py   # the plain-Python build
@@ -18,6 +19,7 @@ part of the cost). The figure is CPU time (``time.process_time``) per sample, me
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import random
 import statistics
@@ -34,6 +36,7 @@ if importlib.util.find_spec("collector") is None:  # a checkout without an insta
 
 from collector.receive import accounting  # noqa: E402
 from collector.receive.pipeline import Pipeline  # noqa: E402
+from collector.receive.receivers import GC_THRESHOLDS  # noqa: E402
 from collector.receive.state import FabricState  # noqa: E402
 from decoders import fast  # noqa: E402
 from decoders.encode import encode_datagram, sampled_header  # noqa: E402
@@ -197,6 +200,7 @@ def measure(kind: str, switches: int, rounds: int, repeat: int) -> tuple[float, 
     samples = sum(len(batch) for batch in timed) * per
     topology = parse_topology(corpus.topology)
     figures = []
+    gc.set_threshold(*GC_THRESHOLDS)  # as a receiver runs
     for _ in range(repeat):
         state = FabricState(PortResolver(TopologyIndex(topology)))
         handle: Callable[[bytes, float], None] = Pipeline(state, fast=True).handler

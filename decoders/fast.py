@@ -15,6 +15,7 @@ API and give the same results; the column constants are the same numbers in both
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from types import ModuleType
 from typing import cast
@@ -91,6 +92,9 @@ from decoders.fastpath import (
     DRP_DROPS,
     DRP_FUNCTION_LENGTH,
     DRP_FUNCTION_OFFSET,
+    DRP_HEADER_LENGTH,
+    DRP_HEADER_OFFSET,
+    DRP_HEADER_PROTOCOL,
     DRP_INDEX,
     DRP_INPUT,
     DRP_LENGTH,
@@ -102,6 +106,10 @@ from decoders.fastpath import (
     DRP_SEQUENCE,
     DRP_SOURCE_INDEX,
     DRP_SOURCE_TYPE,
+    DRP_TRAP_GROUP_LENGTH,
+    DRP_TRAP_GROUP_OFFSET,
+    DRP_TRAP_LENGTH,
+    DRP_TRAP_OFFSET,
     NUM_COLUMNS,
     NUM_COUNTER_COLUMNS,
     NUM_DROP_COLUMNS,
@@ -191,6 +199,9 @@ __all__ = [
     "DRP_DROPS",
     "DRP_FUNCTION_LENGTH",
     "DRP_FUNCTION_OFFSET",
+    "DRP_HEADER_LENGTH",
+    "DRP_HEADER_OFFSET",
+    "DRP_HEADER_PROTOCOL",
     "DRP_INDEX",
     "DRP_INPUT",
     "DRP_LENGTH",
@@ -202,6 +213,10 @@ __all__ = [
     "DRP_SEQUENCE",
     "DRP_SOURCE_INDEX",
     "DRP_SOURCE_TYPE",
+    "DRP_TRAP_GROUP_LENGTH",
+    "DRP_TRAP_GROUP_OFFSET",
+    "DRP_TRAP_LENGTH",
+    "DRP_TRAP_OFFSET",
     "IMPLEMENTATION",
     "NUM_COLUMNS",
     "NUM_COUNTER_COLUMNS",
@@ -225,6 +240,7 @@ __all__ = [
     "other_samples",
     "row_samples",
     "scan_datagram",
+    "walk_header",
 ]
 
 COMPILED_MODULE = "decoders._fastpath_c"
@@ -243,6 +259,8 @@ scan_datagram = cast("Callable[[Buffer, _pure.FlowRows], int]", _impl.scan_datag
 """Scan one datagram into a ``FlowRows`` (see ``decoders.fastpath.scan_datagram``)."""
 addresses = _pure.addresses
 agent_text = _pure.agent_text
+walk_header = cast("Callable[[Buffer, int, int, int, array[int]], None]", _impl.walk_header)
+"""Walk a drop row's sampled header into a flow row's columns (``fastpath.walk_header``)."""
 
 
 def _format_of(buf: bytes, body: int) -> int:

@@ -208,8 +208,8 @@ CTR_HAS_PORT_NAME: int = _CTR_PORT_NAME
 # Drop rows: one per drop sample (0:5) whose records are all well-formed ones of the kinds
 # sflow_drops.txt and sflow_version_5.txt give it (sampled header/ethernet/IPv4/IPv6, switch,
 # egress queue, ACL, function, transit, queue, hw trap, Linux drop reason, timestamp), with at
-# most one function and one Linux drop reason; anything else goes to ``others``. int64 values
-# (-1 = absent).
+# most one function, one Linux drop reason and one hw trap; anything else goes to ``others``.
+# int64 values (-1 = absent).
 _D_INDEX = cython.declare(cython.Py_ssize_t, 0)
 _D_OFFSET = cython.declare(cython.Py_ssize_t, 1)  # sample body offset in the datagram
 _D_LENGTH = cython.declare(cython.Py_ssize_t, 2)
@@ -224,7 +224,14 @@ _D_LINUX_OFFSET = cython.declare(cython.Py_ssize_t, 10)  # Linux drop reason tex
 _D_LINUX_LENGTH = cython.declare(cython.Py_ssize_t, 11)
 _D_FUNCTION_OFFSET = cython.declare(cython.Py_ssize_t, 12)  # kernel function text (1038)
 _D_FUNCTION_LENGTH = cython.declare(cython.Py_ssize_t, 13)
-_NUM_DROP_COLUMNS = cython.declare(cython.Py_ssize_t, 14)
+_D_HEADER_PROTOCOL = cython.declare(cython.Py_ssize_t, 14)  # the first sampled header (0:1)
+_D_HEADER_OFFSET = cython.declare(cython.Py_ssize_t, 15)
+_D_HEADER_LENGTH = cython.declare(cython.Py_ssize_t, 16)
+_D_TRAP_GROUP_OFFSET = cython.declare(cython.Py_ssize_t, 17)  # hw trap (1041) group text
+_D_TRAP_GROUP_LENGTH = cython.declare(cython.Py_ssize_t, 18)
+_D_TRAP_OFFSET = cython.declare(cython.Py_ssize_t, 19)  # hw trap (1041) trap text
+_D_TRAP_LENGTH = cython.declare(cython.Py_ssize_t, 20)
+_NUM_DROP_COLUMNS = cython.declare(cython.Py_ssize_t, 21)
 
 DRP_INDEX: int = _D_INDEX
 DRP_OFFSET: int = _D_OFFSET
@@ -240,6 +247,13 @@ DRP_LINUX_OFFSET: int = _D_LINUX_OFFSET
 DRP_LINUX_LENGTH: int = _D_LINUX_LENGTH
 DRP_FUNCTION_OFFSET: int = _D_FUNCTION_OFFSET
 DRP_FUNCTION_LENGTH: int = _D_FUNCTION_LENGTH
+DRP_HEADER_PROTOCOL: int = _D_HEADER_PROTOCOL
+DRP_HEADER_OFFSET: int = _D_HEADER_OFFSET
+DRP_HEADER_LENGTH: int = _D_HEADER_LENGTH
+DRP_TRAP_GROUP_OFFSET: int = _D_TRAP_GROUP_OFFSET
+DRP_TRAP_GROUP_LENGTH: int = _D_TRAP_GROUP_LENGTH
+DRP_TRAP_OFFSET: int = _D_TRAP_OFFSET
+DRP_TRAP_LENGTH: int = _D_TRAP_LENGTH
 NUM_DROP_COLUMNS: int = _NUM_DROP_COLUMNS
 
 # COL_RECORDS bits: which flow records the sample carries (any enterprise-0 record of that
@@ -922,12 +936,6 @@ def _drop_record_ok(b: Buffer, rbody: int, length: int, data_format: int) -> boo
             return False
         at = min(rbody + 8 + ((n + 3) & ~3), rend)
         return at + 4 <= rend
-    if data_format == 1041:  # hw trap: group, trap
-        n = _string_length(b, rbody, rend, _MAX_STRING)
-        if n < 0:
-            return False
-        at = min(rbody + 4 + ((n + 3) & ~3), rend)
-        return _string_length(b, at, rend, _MAX_STRING) >= 0
     return False
 
 
@@ -952,6 +960,15 @@ def _drop_record_ok(b: Buffer, rbody: int, length: int, data_format: int) -> boo
     linux_n=cython.longlong,
     function_at=cython.longlong,
     function_n=cython.longlong,
+    header_protocol=cython.longlong,
+    header_at=cython.longlong,
+    header_n=cython.longlong,
+    trap_group_at=cython.longlong,
+    trap_group_n=cython.longlong,
+    trap_at=cython.longlong,
+    trap_n=cython.longlong,
+    trap_n2=cython.longlong,
+    at=cython.Py_ssize_t,
 )
 @cython.returns(cython.longlong)
 def _drop_sample(
@@ -967,6 +984,8 @@ def _drop_sample(
     if count > _MAX_RECORDS or count * 8 > end - off:
         raise DecodeError("record_count_exceeds_data", off - 4, f"sample[{index}]")
     linux_at = linux_n = function_at = function_n = -1
+    header_protocol = header_at = header_n = -1
+    trap_group_at = trap_group_n = trap_at = trap_n2 = -1
     for i in range(count):
         if off + 8 > end:
             raise DecodeError("truncated", off, f"sample[{index}]/record[{i}]")
@@ -976,7 +995,16 @@ def _drop_sample(
         if length > end - rbody:
             raise DecodeError("record_length_overrun", off, f"sample[{index}]/record[{i}]")
         if take:
-            if data_format == 1042 or data_format == 1038:
+            if data_format == 1041:  # hw trap: group, trap
+                n = _string_length(b, rbody, rbody + length, _MAX_STRING)
+                at = min(rbody + 4 + ((n + 3) & ~3), rbody + length)
+                trap_n = _string_length(b, at, rbody + length, _MAX_STRING) if n >= 0 else -1
+                if trap_n < 0 or trap_group_at >= 0:
+                    take = False
+                else:
+                    trap_group_at, trap_group_n = rbody + 4, n
+                    trap_at, trap_n2 = at + 4, trap_n
+            elif data_format == 1042 or data_format == 1038:
                 n = _string_length(b, rbody, rbody + length, _MAX_STRING)
                 if n < 0 or (linux_at if data_format == 1042 else function_at) >= 0:
                     take = False  # malformed, or a second one: the full decoder counts each
@@ -986,9 +1014,19 @@ def _drop_sample(
                     function_at, function_n = rbody + 4, n
             elif not _drop_record_ok(b, rbody, length, data_format):
                 take = False
+            elif data_format == 1 and header_at < 0:
+                header_protocol = _u32(b, rbody)
+                header_at, header_n = rbody + 16, _u32(b, rbody + 12)
         off = min(rbody + ((length + 3) & ~3), end)
     if not take:
         return 0
+    out[base + _D_HEADER_PROTOCOL] = header_protocol
+    out[base + _D_HEADER_OFFSET] = header_at
+    out[base + _D_HEADER_LENGTH] = header_n
+    out[base + _D_TRAP_GROUP_OFFSET] = trap_group_at
+    out[base + _D_TRAP_GROUP_LENGTH] = trap_group_n
+    out[base + _D_TRAP_OFFSET] = trap_at
+    out[base + _D_TRAP_LENGTH] = trap_n2
     out[base + _D_INDEX] = index
     out[base + _D_OFFSET] = body
     out[base + _D_LENGTH] = end - body
@@ -1244,6 +1282,19 @@ def _scan(data: Buffer, rows: FlowRows) -> int:
     rows.uptime_ms = _u32(b, header + 8)
     rows.num_samples = count
     return added
+
+
+@cython.locals(view=cython.longlong[::1], k=cython.Py_ssize_t)
+def walk_header(data: Buffer, offset: int, length: int, protocol: int, out: array[int]) -> None:
+    """Walk the sampled header at ``offset`` (``length`` bytes) of ``data`` as a flow row's is
+    walked, into ``out`` (``NUM_COLUMNS`` values, reset to -1 first): the packet fields of a
+    drop row's header, for its drop log event."""
+    view = out
+    for k in range(_NUM_COLUMNS):
+        view[k] = -1
+    if offset < 0 or length < 0 or offset + length > len(data):
+        return
+    _packet(data, offset, length, protocol, view, 0)  # type: ignore[arg-type]
 
 
 def scan_datagram(data: Buffer, rows: FlowRows) -> int:

@@ -45,14 +45,17 @@ def sample_format(sample: Any) -> int:
 
 # A counter sample becomes a counter row when it holds nothing but these records (at most one
 # generic_interface and one port_name), a drop sample a drop row when it holds only these (at
-# most one function and one Linux drop reason); after the first sample of either kind that does
-# not, every later one of either kind is left to the full decoder (``others``).
+# most one function, one Linux drop reason and one hw trap); after the first sample of either
+# kind that does not, every later one of either kind is left to the full decoder (``others``).
 _COUNTER_ROW_RECORDS = (GenericInterfaceCounters, EthernetCounters, PortName)
 _DROP_ROW_RECORDS = (
     SampledHeader, SampledEthernet, SampledIPv4, SampledIPv6, ExtendedSwitch,
     ExtendedEgressQueue, ExtendedAcl, ExtendedFunction, ExtendedTransit, ExtendedQueue,
     ExtendedHwTrap, ExtendedLinuxDropReason, ExtendedTimestamp,
 )  # fmt: skip
+
+
+_DROP_ONCE = (ExtendedFunction, ExtendedLinuxDropReason, ExtendedHwTrap)
 
 
 def _row_kind(sample: object) -> str | None:
@@ -65,7 +68,7 @@ def _row_kind(sample: object) -> str | None:
     if isinstance(sample, DropSample):
         kinds = [type(r) for r in sample.records]
         fits = all(k in _DROP_ROW_RECORDS for k in kinds)
-        once = kinds.count(ExtendedFunction) <= 1 and kinds.count(ExtendedLinuxDropReason) <= 1
+        once = all(kinds.count(k) <= 1 for k in _DROP_ONCE)
         return "drop" if fits and once else None
     return None
 
@@ -141,13 +144,22 @@ def check_counter_and_drop_rows(data: bytes, datagram: Datagram, rows: Any) -> N
             sample.output_ifindex,
             sample.reason,
         )
-        for kind, at, size in (
-            (ExtendedLinuxDropReason, pure.DRP_LINUX_OFFSET, pure.DRP_LINUX_LENGTH),
-            (ExtendedFunction, pure.DRP_FUNCTION_OFFSET, pure.DRP_FUNCTION_LENGTH),
+        for kind, field, at, size in (
+            (ExtendedLinuxDropReason, "reason", pure.DRP_LINUX_OFFSET, pure.DRP_LINUX_LENGTH),
+            (ExtendedFunction, "symbol", pure.DRP_FUNCTION_OFFSET, pure.DRP_FUNCTION_LENGTH),
+            (ExtendedHwTrap, "group", pure.DRP_TRAP_GROUP_OFFSET, pure.DRP_TRAP_GROUP_LENGTH),
+            (ExtendedHwTrap, "trap", pure.DRP_TRAP_OFFSET, pure.DRP_TRAP_LENGTH),
         ):
             found = [r for r in sample.records if isinstance(r, kind)]
             if found:
-                value = getattr(found[0], "reason" if kind is ExtendedLinuxDropReason else "symbol")
-                assert text_at(data, row[at], row[size]) == value
+                assert text_at(data, row[at], row[size]) == getattr(found[0], field)
             else:
                 assert (row[at], row[size]) == (-1, -1)
+        headers = [r for r in sample.records if isinstance(r, SampledHeader)]
+        got = (
+            row[pure.DRP_HEADER_PROTOCOL],
+            bytes(data[row[pure.DRP_HEADER_OFFSET] :][: row[pure.DRP_HEADER_LENGTH]])
+            if headers
+            else None,
+        )
+        assert got == ((headers[0].protocol, headers[0].header) if headers else (-1, None))

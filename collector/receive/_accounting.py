@@ -802,8 +802,8 @@ class FlowAccounting:
         ``track`` is the agent's ``AgentTrack`` (its ``ports`` a ``PortTable``). ``hooks`` (the
         ``FabricState``) does what the arrays do not hold: ``learn_port_name(agent, ifindex,
         raw)`` when a port_name record differs from the last one of that port,
-        ``drop_event(data, offset, length, index, agent, now)`` for the first ``room`` drop
-        samples, ``bounded_text(family, raw)`` for a Linux drop reason or function not seen yet,
+        ``drop_event(rows, k, data, agent, now)`` for each of the first ``room`` drop rows,
+        ``bounded_text(family, raw)`` for a Linux drop reason or function not seen yet,
         ``port_counters(...)`` for the opt-in per-port series; ``hooks.pending_tables`` lists
         the port tables whose statuses wait for the drain.
         """
@@ -864,10 +864,7 @@ class FlowAccounting:
                 touched[_SCALAR_BASE + _S_DROP_SAMPLES] = 1
                 if room > 0:
                     room -= 1
-                    hooks.drop_event(
-                        data, d[base + _Q_OFFSET], d[base + _Q_LENGTH], d[base + _Q_INDEX],
-                        agent, now,
-                    )  # fmt: skip
+                    hooks.drop_event(rows, di - 1, data, agent, now)
                 else:
                     skipped += 1
                 seq = d[base + _Q_SEQUENCE]

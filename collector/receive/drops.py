@@ -6,8 +6,40 @@ are kept per receiver and tick, the excess is counted as ``skipped``.
 
 from __future__ import annotations
 
+from array import array
+from socket import AF_INET, AF_INET6, inet_ntop
+
 from collector.drop_events import Event
 from decoders.drop_reasons import drop_reason_name
+from decoders.fast import (
+    COL_BTH_DEST_QP,
+    COL_BTH_OFFSET,
+    COL_BTH_OPCODE,
+    COL_DST_PORT,
+    COL_IP_PROTOCOL,
+    COL_IP_VERSION,
+    COL_L3_OFFSET,
+    COL_SRC_PORT,
+    DRP_DROPS,
+    DRP_FUNCTION_LENGTH,
+    DRP_FUNCTION_OFFSET,
+    DRP_HEADER_LENGTH,
+    DRP_HEADER_OFFSET,
+    DRP_HEADER_PROTOCOL,
+    DRP_INPUT,
+    DRP_LINUX_LENGTH,
+    DRP_LINUX_OFFSET,
+    DRP_OUTPUT,
+    DRP_REASON,
+    DRP_SOURCE_INDEX,
+    DRP_SOURCE_TYPE,
+    DRP_TRAP_GROUP_LENGTH,
+    DRP_TRAP_GROUP_OFFSET,
+    DRP_TRAP_LENGTH,
+    DRP_TRAP_OFFSET,
+    NUM_COLUMNS,
+    walk_header,
+)
 from decoders.records import (
     IFINDEX_INTERNAL,
     DropSample,
@@ -16,6 +48,7 @@ from decoders.records import (
     ExtendedLinuxDropReason,
     SampledHeader,
 )
+from decoders.rocev2 import operation_name, transport_name
 from topology.resolver import PortResolver
 
 MAX_EVENTS_PER_TICK = 1_000  # per receiver and tick; more are counted, not kept
@@ -95,14 +128,101 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
     return event
 
 
+def _text(data: bytes | memoryview, offset: int, length: int) -> str | None:
+    if offset < 0:
+        return None
+    return bytes(data[offset : offset + length]).decode("utf-8", "replace")
+
+
+def drop_row_event(
+    agent: str,
+    row: tuple[int, ...],
+    data: bytes | memoryview,
+    resolver: PortResolver,
+    now: float,
+    packet: array[int],
+) -> Event:
+    """The event of one drop row (``decoders.fast`` DRP_* columns) of datagram ``data``: the
+    same event as ``drop_event`` of the decoded sample; ``packet`` is scratch for the header."""
+    in_if = _ifindex(row[DRP_INPUT])
+    out_if = _ifindex(row[DRP_OUTPUT])
+    source_if = _ifindex(row[DRP_SOURCE_INDEX]) if row[DRP_SOURCE_TYPE] == 0 else 0
+    in_info = resolver.resolve(agent, in_if) if in_if else None
+    out_info = resolver.resolve(agent, out_if) if out_if else None
+    source_info = resolver.resolve(agent, source_if) if source_if else None
+    node = resolver.node_of(agent)
+    if node is None:
+        for info in (source_info, in_info, out_info):
+            if info is not None:
+                node = info.node
+                break
+    reason = row[DRP_REASON]
+    event: Event = {
+        "time": now,
+        "agent": agent,
+        "node": node,
+        "source_ifindex": source_if,
+        "port": source_info.port if source_info is not None else None,
+        "in_ifindex": in_if,
+        "in_port": in_info.port if in_info is not None else None,
+        "out_ifindex": out_if,
+        "out_port": out_info.port if out_info is not None else None,
+        "reason": reason,
+        "reason_name": drop_reason_name(reason),
+        "linux_reason": _text(data, row[DRP_LINUX_OFFSET], row[DRP_LINUX_LENGTH]),
+        "function": _text(data, row[DRP_FUNCTION_OFFSET], row[DRP_FUNCTION_LENGTH]),
+        "trap_group": _text(data, row[DRP_TRAP_GROUP_OFFSET], row[DRP_TRAP_GROUP_LENGTH]),
+        "trap": _text(data, row[DRP_TRAP_OFFSET], row[DRP_TRAP_LENGTH]),
+        "src_mac": None,
+        "dst_mac": None,
+        "src_ip": None,
+        "dst_ip": None,
+        "protocol": None,
+        "src_port": None,
+        "dst_port": None,
+        "roce_opcode": None,
+        "dest_qp": None,
+        "drops": row[DRP_DROPS],
+    }
+    offset = row[DRP_HEADER_OFFSET]
+    if offset < 0:
+        return event
+    length = row[DRP_HEADER_LENGTH]
+    protocol = row[DRP_HEADER_PROTOCOL]
+    walk_header(data, offset, length, protocol, packet)
+    if protocol == 1:  # Ethernet: the MACs are there even when the header stops short after them
+        if length >= 6:
+            event["dst_mac"] = bytes(data[offset : offset + 6]).hex(":")
+        if length >= 12:
+            event["src_mac"] = bytes(data[offset + 6 : offset + 12]).hex(":")
+    l3 = packet[COL_L3_OFFSET]
+    if l3 >= 0:
+        family, size = (AF_INET, 4) if packet[COL_IP_VERSION] == 4 else (AF_INET6, 16)
+        at = l3 + (12 if size == 4 else 8)
+        event["src_ip"] = inet_ntop(family, bytes(data[at : at + size]))
+        event["dst_ip"] = inet_ntop(family, bytes(data[at + size : at + 2 * size]))
+    ip_protocol = packet[COL_IP_PROTOCOL]
+    if ip_protocol >= 0:
+        event["protocol"] = PROTOCOL_NAMES.get(ip_protocol, str(ip_protocol))
+    if packet[COL_SRC_PORT] >= 0:
+        event["src_port"] = packet[COL_SRC_PORT]
+        event["dst_port"] = packet[COL_DST_PORT]
+    opcode = packet[COL_BTH_OPCODE]
+    if packet[COL_BTH_OFFSET] >= 0 and opcode >= 0:
+        event["roce_opcode"] = f"{transport_name(opcode)}:{operation_name(opcode)}"
+        event["dest_qp"] = packet[COL_BTH_DEST_QP]
+    return event
+
+
 class DropRecorder:
     """Receiver side: the events of one tick, bounded."""
 
-    __slots__ = ("events", "skipped")
+    __slots__ = ("_packet", "events", "skipped")
 
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.skipped = 0
+        self._packet = array("q", [-1] * NUM_COLUMNS)  # scratch for drop_row_event
 
     def record(self, agent: str, sample: DropSample, resolver: PortResolver, now: float) -> None:
         """Keep one drop sample's event (or count it past the per-tick bound)."""
@@ -110,6 +230,13 @@ class DropRecorder:
             self.skipped += 1
             return
         self.events.append(drop_event(agent, sample, resolver, now))
+
+    def record_row(
+        self, agent: str, row: tuple[int, ...], data: bytes | memoryview, resolver: PortResolver,
+        now: float,
+    ) -> None:  # fmt: skip
+        """Keep the event of one drop row (the caller has checked ``room()``)."""
+        self.events.append(drop_row_event(agent, row, data, resolver, now, self._packet))
 
     def room(self) -> int:
         """How many more events this tick keeps."""

@@ -662,11 +662,10 @@ class FabricState:
             self._accounting.forget(agent)  # its cached roles may change
 
     def drop_event(
-        self, data: bytes | memoryview, offset: int, length: int, index: int, agent: str, now: float
+        self, rows: Any, k: int, data: bytes | memoryview, agent: str, now: float
     ) -> None:
-        """The drop log event of one drop row (the sample decoded in full, a bounded few)."""
-        sample = decode_sample(bytes(data), offset, length, 5, index)
-        self.observer.record_drop(agent, sample, self.resolver, now)  # type: ignore[arg-type]
+        """The drop log event of drop row ``k`` (a bounded few a tick)."""
+        self.observer.drops.record_row(agent, rows.drop_row(k), data, self.resolver, now)
 
     def bounded_text(self, family: str, raw: bytes) -> str:
         """The label of a text record (Linux drop reason, kernel function) from the wire."""
