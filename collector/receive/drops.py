@@ -59,11 +59,20 @@ def _ifindex(value: int) -> int:
     return value if 0 < value < IFINDEX_INTERNAL else 0
 
 
-def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: float) -> Event:
-    """The event of one decoded drop sample (see the module docstring for the fields)."""
-    in_if = _ifindex(sample.input_ifindex)
-    out_if = _ifindex(sample.output_ifindex)
-    source_if = _ifindex(sample.source.index) if sample.source.type == 0 else 0
+def _event(
+    agent: str,
+    resolver: PortResolver,
+    now: float,
+    source: tuple[int, int],
+    in_if: int,
+    out_if: int,
+    reason: int,
+    drops: int,
+) -> Event:
+    """The fields every drop event has (ports resolved); the record fields left None."""
+    in_if = _ifindex(in_if)
+    out_if = _ifindex(out_if)
+    source_if = _ifindex(source[1]) if source[0] == 0 else 0
     in_info = resolver.resolve(agent, in_if) if in_if else None
     out_info = resolver.resolve(agent, out_if) if out_if else None
     source_info = resolver.resolve(agent, source_if) if source_if else None
@@ -73,7 +82,7 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
             if info is not None:
                 node = info.node
                 break
-    event: Event = {
+    return {
         "time": now,
         "agent": agent,
         "node": node,
@@ -83,8 +92,8 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
         "in_port": in_info.port if in_info is not None else None,
         "out_ifindex": out_if,
         "out_port": out_info.port if out_info is not None else None,
-        "reason": sample.reason,
-        "reason_name": drop_reason_name(sample.reason),
+        "reason": reason,
+        "reason_name": drop_reason_name(reason),
         "linux_reason": None,
         "function": None,
         "trap_group": None,
@@ -98,8 +107,16 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
         "dst_port": None,
         "roce_opcode": None,
         "dest_qp": None,
-        "drops": sample.drops,
+        "drops": drops,
     }
+
+
+def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: float) -> Event:
+    """The event of one decoded drop sample (see the module docstring for the fields)."""
+    event = _event(
+        agent, resolver, now, (sample.source.type, sample.source.index),
+        sample.input_ifindex, sample.output_ifindex, sample.reason, sample.drops,
+    )  # fmt: skip
     header_seen = False
     for record in sample.records:
         kind = type(record)
@@ -144,46 +161,14 @@ def drop_row_event(
 ) -> Event:
     """The event of one drop row (``decoders.fast`` DRP_* columns) of datagram ``data``: the
     same event as ``drop_event`` of the decoded sample; ``packet`` is scratch for the header."""
-    in_if = _ifindex(row[DRP_INPUT])
-    out_if = _ifindex(row[DRP_OUTPUT])
-    source_if = _ifindex(row[DRP_SOURCE_INDEX]) if row[DRP_SOURCE_TYPE] == 0 else 0
-    in_info = resolver.resolve(agent, in_if) if in_if else None
-    out_info = resolver.resolve(agent, out_if) if out_if else None
-    source_info = resolver.resolve(agent, source_if) if source_if else None
-    node = resolver.node_of(agent)
-    if node is None:
-        for info in (source_info, in_info, out_info):
-            if info is not None:
-                node = info.node
-                break
-    reason = row[DRP_REASON]
-    event: Event = {
-        "time": now,
-        "agent": agent,
-        "node": node,
-        "source_ifindex": source_if,
-        "port": source_info.port if source_info is not None else None,
-        "in_ifindex": in_if,
-        "in_port": in_info.port if in_info is not None else None,
-        "out_ifindex": out_if,
-        "out_port": out_info.port if out_info is not None else None,
-        "reason": reason,
-        "reason_name": drop_reason_name(reason),
-        "linux_reason": _text(data, row[DRP_LINUX_OFFSET], row[DRP_LINUX_LENGTH]),
-        "function": _text(data, row[DRP_FUNCTION_OFFSET], row[DRP_FUNCTION_LENGTH]),
-        "trap_group": _text(data, row[DRP_TRAP_GROUP_OFFSET], row[DRP_TRAP_GROUP_LENGTH]),
-        "trap": _text(data, row[DRP_TRAP_OFFSET], row[DRP_TRAP_LENGTH]),
-        "src_mac": None,
-        "dst_mac": None,
-        "src_ip": None,
-        "dst_ip": None,
-        "protocol": None,
-        "src_port": None,
-        "dst_port": None,
-        "roce_opcode": None,
-        "dest_qp": None,
-        "drops": row[DRP_DROPS],
-    }
+    event = _event(
+        agent, resolver, now, (row[DRP_SOURCE_TYPE], row[DRP_SOURCE_INDEX]),
+        row[DRP_INPUT], row[DRP_OUTPUT], row[DRP_REASON], row[DRP_DROPS],
+    )  # fmt: skip
+    event["linux_reason"] = _text(data, row[DRP_LINUX_OFFSET], row[DRP_LINUX_LENGTH])
+    event["function"] = _text(data, row[DRP_FUNCTION_OFFSET], row[DRP_FUNCTION_LENGTH])
+    event["trap_group"] = _text(data, row[DRP_TRAP_GROUP_OFFSET], row[DRP_TRAP_GROUP_LENGTH])
+    event["trap"] = _text(data, row[DRP_TRAP_OFFSET], row[DRP_TRAP_LENGTH])
     offset = row[DRP_HEADER_OFFSET]
     if offset < 0:
         return event
