@@ -234,8 +234,16 @@ def _record_kind_seeds() -> list[bytes]:
         ExtendedSwitch,
         ExtendedTimestamp,
         GenericInterfaceCounters,
+        HostAdapter,
+        HostAdapters,
         HostDescription,
+        PfcCounters,
         PortName,
+        ProcessorCounters,
+        RawRecord,
+        SfpCounters,
+        SfpLane,
+        VlanCounters,
     )
 
     generic = GenericInterfaceCounters(3, 6, 10**11, 1, 3, *range(1, 15))
@@ -257,7 +265,14 @@ def _record_kind_seeds() -> list[bytes]:
             ExtendedSwitch(1, 0, 2, 0),
         ),
     )  # fmt: skip
-    samples = (counters, host, drop, counters, drop)
+    unknown = RawRecord(0, 2003, bytes(12))
+    passed_over = CounterSample(
+        True, 9, DataSource(0, 4),
+        (VlanCounters(1, 2, 3, 4, 5, 6), PfcCounters(1, 2, 3, 4, 5),
+         ProcessorCounters(1, 2, 3, 4, 5), SfpCounters(1, 2, 3, 4, (SfpLane(*range(10)),)), unknown,
+         HostAdapters((HostAdapter(3, ("02:00:00:00:00:03",)),))),
+    )  # fmt: skip
+    samples = (counters, host, drop, passed_over, counters, drop)
     return [
         encode_datagram(Datagram("10.0.0.9", 1, 0, 5, 1000, samples[: n + 1]))
         for n in range(len(samples))

@@ -49,7 +49,7 @@ import socket
 import struct
 from array import array
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from decoders.errors import DecodeError
 from decoders.rocev2 import EXTENSION_HEADER_SIZES, EXTENSION_HEADERS
@@ -172,11 +172,14 @@ COLUMNS: tuple[str, ...] = tuple(
 )
 """Column names in index order, e.g. ``COLUMNS[COL_SAMPLING_RATE] == "sampling_rate"``."""
 
-# Counter rows: one per counter sample (0:2 compact, 0:4 expanded) whose records are all ones the
-# accounting reads — at most one generic_interface (0:1, at least 88 bytes), ethernet (0:2, at
-# least 52 bytes) and at most one port_name (0:1005, a well-formed string); any other record
-# sends the sample to ``others`` (decoded in full). Unsigned 64-bit values (``array("Q")``):
-# the position, the sample header, then the generic record's 19 fields in record order.
+# Counter rows: one per counter sample (0:2 compact, 0:4 expanded) whose records the full decoder
+# would all decode without error: at most one generic_interface (0:1), port_name (0:1005) and
+# host_descr (0:2000), any ethernet, vlan, lag, sfp, pfc, processor and host_adapters records
+# (2, 5, 7, 10, 11, 1001, 2001: the collector passes over them), and up to four records of
+# formats no parser knows (counted by the accounting as unknown). A malformed known record, or
+# anything beyond that, sends the sample to ``others`` (decoded in full). Unsigned 64-bit values
+# (``array("Q")``): the position, the sample header, the generic record's 19 fields in record
+# order, where the hostname is, the unknown records' data_format words.
 _C_INDEX = cython.declare(cython.Py_ssize_t, 0)
 _C_OFFSET = cython.declare(cython.Py_ssize_t, 1)  # sample body offset in the datagram
 _C_LENGTH = cython.declare(cython.Py_ssize_t, 2)
@@ -187,9 +190,15 @@ _C_FLAGS = cython.declare(cython.Py_ssize_t, 6)  # CTR_GENERIC | CTR_PORT_NAME
 _C_NAME_OFFSET = cython.declare(cython.Py_ssize_t, 7)  # port name bytes in the datagram
 _C_NAME_LENGTH = cython.declare(cython.Py_ssize_t, 8)
 _C_GENERIC = cython.declare(cython.Py_ssize_t, 9)  # if_index, if_type, if_speed, ... (19)
-_NUM_COUNTER_COLUMNS = cython.declare(cython.Py_ssize_t, 28)
+_C_HOST_OFFSET = cython.declare(cython.Py_ssize_t, 28)  # host_descr (2000) hostname bytes
+_C_HOST_LENGTH = cython.declare(cython.Py_ssize_t, 29)
+_C_UNKNOWN_COUNT = cython.declare(cython.Py_ssize_t, 30)  # records of a format no parser has
+_C_UNKNOWN = cython.declare(cython.Py_ssize_t, 31)  # ... their data_format words, in order
+_MAX_UNKNOWN = cython.declare(cython.Py_ssize_t, 4)  # more: the sample goes to ``others``
+_NUM_COUNTER_COLUMNS = cython.declare(cython.Py_ssize_t, 35)
 _CTR_GENERIC = cython.declare(cython.ulonglong, 1)
 _CTR_PORT_NAME = cython.declare(cython.ulonglong, 2)
+_CTR_HOST = cython.declare(cython.ulonglong, 4)
 
 CTR_INDEX: int = _C_INDEX
 CTR_OFFSET: int = _C_OFFSET
@@ -202,8 +211,14 @@ CTR_NAME_OFFSET: int = _C_NAME_OFFSET
 CTR_NAME_LENGTH: int = _C_NAME_LENGTH
 CTR_GENERIC: int = _C_GENERIC
 NUM_COUNTER_COLUMNS: int = _NUM_COUNTER_COLUMNS
+CTR_HOST_OFFSET: int = _C_HOST_OFFSET
+CTR_HOST_LENGTH: int = _C_HOST_LENGTH
+CTR_UNKNOWN_COUNT: int = _C_UNKNOWN_COUNT
+CTR_UNKNOWN: int = _C_UNKNOWN
+CTR_MAX_UNKNOWN: int = _MAX_UNKNOWN
 CTR_HAS_GENERIC: int = _CTR_GENERIC
 CTR_HAS_PORT_NAME: int = _CTR_PORT_NAME
+CTR_HAS_HOST: int = _CTR_HOST
 
 # Drop rows: one per drop sample (0:5) whose records are all well-formed ones of the kinds
 # sflow_drops.txt and sflow_version_5.txt give it (sampled header/ethernet/IPv4/IPv6, switch,
@@ -309,6 +324,7 @@ _MAX_SAMPLES = cython.declare(cython.longlong, 4096)  # parse.MAX_SAMPLES_PER_DA
 _MAX_RECORDS = cython.declare(cython.longlong, 1024)  # parse.MAX_RECORDS_PER_SAMPLE
 _MAX_STRING = cython.declare(cython.longlong, 1024)  # parse.MAX_STRING
 _MAX_PORT_NAME = cython.declare(cython.longlong, 255)  # sflow_host: port_name string<255>
+_MAX_ARRAY = cython.declare(cython.longlong, 4096)  # parse.MAX_ARRAY_ITEMS
 _ROCEV2_PORT = cython.declare(cython.longlong, 4791)
 _BTH_BYTES = cython.declare(cython.longlong, 12)
 
@@ -450,12 +466,12 @@ class FlowRows:
     @property
     def counter_storage(self) -> array[int]:
         """Counter rows: ``counter_count * NUM_COUNTER_COLUMNS`` u64 values (no copy)."""
-        return cast("array[int]", self._counter_array)
+        return self._counter_array  # type: ignore[return-value]  # typing.cast costs a call
 
     @property
     def drop_storage(self) -> array[int]:
         """Drop rows: ``drop_count * NUM_DROP_COLUMNS`` int64 values (no copy)."""
-        return cast("array[int]", self._drop_array)
+        return self._drop_array  # type: ignore[return-value]  # typing.cast costs a call
 
     def counter_row(self, i: int) -> tuple[int, ...]:
         """Counter row ``i`` as a tuple indexed by the ``CTR_*`` constants."""
@@ -488,7 +504,7 @@ class FlowRows:
     @property
     def storage(self) -> array[int]:
         """The storage: ``count * NUM_COLUMNS`` valid values, row-major (no copy)."""
-        return cast("array[int]", self._array)
+        return self._array  # type: ignore[return-value]  # typing.cast costs a call
 
     @cython.locals(i=cython.Py_ssize_t, c=cython.Py_ssize_t)
     def get(self, i: int, c: int) -> int:
@@ -796,6 +812,96 @@ def _u64(b: Buffer, o: int) -> int:
     return (_unpack_u32(b, o)[0] << 32) | _unpack_u32(b, o + 4)[0]
 
 
+# The counter record formats ``decoders.parse`` has a parser for (enterprise 0): a record of any
+# other format is unknown (kept raw, counted). Held equal to the registry by the tests.
+KNOWN_COUNTER_FORMATS: tuple[int, ...] = (1, 2, 5, 7, 10, 11, 1001, 1005, 2000, 2001)
+
+
+@cython.cfunc
+@cython.inline
+@cython.exceptval(check=False)
+@cython.locals(f=cython.longlong)
+@cython.returns(cython.bint)
+def _known_counter(f: int) -> bool:
+    return (
+        f == 2 or f == 1 or f == 5 or f == 7 or f == 10 or f == 11 or f == 1001 or f == 1005
+        or f == 2000 or f == 2001
+    )  # fmt: skip
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(
+    b=cython.const_uchar[::1],
+    rbody=cython.Py_ssize_t,
+    end=cython.Py_ssize_t,
+    n=cython.longlong,
+    at=cython.Py_ssize_t,
+)
+@cython.returns(cython.longlong)
+def _host_descr_ok(b: Buffer, rbody: int, end: int) -> int:
+    """The hostname length of a host_descr (0:2000) ``decoders.parse`` decodes, else -1."""
+    n = _string_length(b, rbody, end, 64)
+    if n < 0:
+        return -1
+    at = min(rbody + 4 + ((n + 3) & ~3), end)
+    if at + 24 > end or _string_length(b, at + 24, end, 32) < 0:
+        return -1
+    return n
+
+
+@cython.cfunc
+@cython.exceptval(check=False)
+@cython.locals(
+    b=cython.const_uchar[::1],
+    rbody=cython.Py_ssize_t,
+    length=cython.longlong,
+    data_format=cython.longlong,
+    off=cython.Py_ssize_t,
+    end=cython.Py_ssize_t,
+    n=cython.longlong,
+    count=cython.longlong,
+    i=cython.longlong,
+)
+@cython.returns(cython.bint)
+def _passed_over_ok(b: Buffer, rbody: int, length: int, data_format: int) -> bool:
+    """True when ``decoders.parse`` decodes this known counter record without error (the
+    collector reads generic, port name and host records; it passes over these)."""
+    end = rbody + length
+    if data_format == 2:  # ethernet
+        return length >= 52
+    if data_format == 5:  # vlan
+        return length >= 28
+    if data_format == 7:  # lag_port_stats
+        return length >= 56
+    if data_format == 11:  # pfc
+        return length >= 20
+    if data_format == 1001:  # processor
+        return length >= 28
+    if data_format == 10:  # sfp: a 20-byte head whose last word counts 40-byte lanes
+        if length < 20:
+            return False
+        n = _u32(b, rbody + 16)
+        return n <= _MAX_ARRAY and n * 40 <= length - 20
+    if data_format == 2001:  # host_adapters: adapters of (ifIndex, MACs of 8 bytes)
+        off = rbody
+        if off + 4 > end:
+            return False
+        count = _u32(b, off)
+        if count > _MAX_ARRAY or count * 8 > end - off - 4:
+            return False
+        for _adapter in range(count):
+            off += 4
+            if off + 8 > end:  # its ifIndex and its MAC count
+                return False
+            n = _u32(b, off + 4)
+            if n > _MAX_ARRAY or n * 8 > end - off - 8:
+                return False
+            off += 8 + 8 * n - 4
+        return True
+    return False  # generic, port name, host_descr: read by the caller
+
+
 # Byte offset of each generic_interface (0:1) field in its record, in record order.
 _GENERIC_AT = cython.declare(cython.Py_ssize_t[19])
 _GENERIC_WIDE = cython.declare(cython.bint[19])  # the u64 fields: speed and the octets
@@ -835,6 +941,9 @@ _load_generic_layout()
     name_at=cython.Py_ssize_t,
     n=cython.longlong,
     word=cython.longlong,
+    host_at=cython.Py_ssize_t,
+    host_n=cython.longlong,
+    unknown=cython.Py_ssize_t,
 )
 @cython.returns(cython.longlong)
 def _counter_sample(
@@ -851,8 +960,9 @@ def _counter_sample(
     if count > _MAX_RECORDS or count * 8 > end - off:
         raise DecodeError("record_count_exceeds_data", off - 4, f"sample[{index}]")
     flags = 0
-    generic = name_at = -1
-    n = 0
+    generic = name_at = host_at = -1
+    n = host_n = 0
+    unknown = 0
     for i in range(count):
         if off + 8 > end:
             raise DecodeError("truncated", off, f"sample[{index}]/record[{i}]")
@@ -871,11 +981,25 @@ def _counter_sample(
                     take = False
                 flags |= _CTR_PORT_NAME
                 name_at = rbody + 4
-            elif data_format != 2 or length < 52:
-                take = False  # a record only the full decoder reads (or a malformed one)
+            elif data_format == 2000 and not flags & _CTR_HOST:
+                host_n = _host_descr_ok(b, rbody, rbody + length)
+                if host_n < 0:
+                    take = False
+                flags |= _CTR_HOST
+                host_at = rbody + 4
+            elif _known_counter(data_format):
+                take = _passed_over_ok(b, rbody, length, data_format)
+            elif unknown < _MAX_UNKNOWN:
+                out[base + _C_UNKNOWN + unknown] = data_format
+                unknown += 1
+            else:
+                take = False
         off = min(rbody + ((length + 3) & ~3), end)
     if not take:
         return 0
+    out[base + _C_HOST_OFFSET] = host_at if host_at >= 0 else 0
+    out[base + _C_HOST_LENGTH] = host_n if host_at >= 0 else 0
+    out[base + _C_UNKNOWN_COUNT] = unknown
     out[base + _C_INDEX] = index
     out[base + _C_OFFSET] = body
     out[base + _C_LENGTH] = end - body

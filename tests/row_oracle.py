@@ -24,12 +24,20 @@ from decoders.records import (
     ExtendedTransit,
     FlowSample,
     GenericInterfaceCounters,
+    HostAdapters,
+    HostDescription,
+    LagPortStats,
+    PfcCounters,
     PortName,
+    ProcessorCounters,
+    RawRecord,
     RawSample,
     SampledEthernet,
     SampledHeader,
     SampledIPv4,
     SampledIPv6,
+    SfpCounters,
+    VlanCounters,
 )
 
 
@@ -44,10 +52,15 @@ def sample_format(sample: Any) -> int:
 
 
 # A counter sample becomes a counter row when it holds nothing but these records (at most one
-# generic_interface and one port_name), a drop sample a drop row when it holds only these (at
-# most one function, one Linux drop reason and one hw trap); after the first sample of either
-# kind that does not, every later one of either kind is left to the full decoder (``others``).
-_COUNTER_ROW_RECORDS = (GenericInterfaceCounters, EthernetCounters, PortName)
+# generic_interface, port_name and host_descr) and up to four unknown ones; a drop sample a drop
+# row when it holds only these (at most one function, one Linux drop reason and one hw trap).
+# After the first sample of either kind that does not, every later one of either kind is left to
+# the full decoder (``others``).
+_COUNTER_ROW_RECORDS = (
+    GenericInterfaceCounters, EthernetCounters, VlanCounters, LagPortStats, SfpCounters,
+    PfcCounters, ProcessorCounters, PortName, HostDescription, HostAdapters,
+)  # fmt: skip
+_COUNTER_ONCE = (GenericInterfaceCounters, PortName, HostDescription)
 _DROP_ROW_RECORDS = (
     SampledHeader, SampledEthernet, SampledIPv4, SampledIPv6, ExtendedSwitch,
     ExtendedEgressQueue, ExtendedAcl, ExtendedFunction, ExtendedTransit, ExtendedQueue,
@@ -62,8 +75,10 @@ def _row_kind(sample: object) -> str | None:
     """ "counter" or "drop" when the scan should make a row of ``sample`` (module rule)."""
     if isinstance(sample, CounterSample):
         kinds = [type(r) for r in sample.records]
-        fits = all(k in _COUNTER_ROW_RECORDS for k in kinds)
-        once = kinds.count(GenericInterfaceCounters) <= 1 and kinds.count(PortName) <= 1
+        unknown = [r for r in sample.records if isinstance(r, RawRecord) and r.error is None]
+        fits = all(k in _COUNTER_ROW_RECORDS for k in kinds if k is not RawRecord)
+        fits = fits and kinds.count(RawRecord) == len(unknown) <= pure.CTR_MAX_UNKNOWN
+        once = all(kinds.count(k) <= 1 for k in _COUNTER_ONCE)
         return "counter" if fits and once else None
     if isinstance(sample, DropSample):
         kinds = [type(r) for r in sample.records]
@@ -114,13 +129,23 @@ def check_counter_and_drop_rows(data: bytes, datagram: Datagram, rows: Any) -> N
         generic = [r for r in sample.records if isinstance(r, GenericInterfaceCounters)]
         names = [r for r in sample.records if isinstance(r, PortName)]
         flags = (pure.CTR_HAS_GENERIC if generic else 0) | (pure.CTR_HAS_PORT_NAME if names else 0)
-        assert row[pure.CTR_FLAGS] == flags
+        assert row[pure.CTR_FLAGS] & ~pure.CTR_HAS_HOST == flags
         if generic:
             fields = row[pure.CTR_GENERIC : pure.CTR_GENERIC + 19]
             assert GenericInterfaceCounters(*fields) == generic[0]
         if names:
             text = text_at(data, row[pure.CTR_NAME_OFFSET], row[pure.CTR_NAME_LENGTH])
             assert text == names[0].name
+        hosts = [r for r in sample.records if isinstance(r, HostDescription)]
+        assert bool(row[pure.CTR_FLAGS] & pure.CTR_HAS_HOST) == bool(hosts)
+        if hosts:
+            text = text_at(data, row[pure.CTR_HOST_OFFSET], row[pure.CTR_HOST_LENGTH])
+            assert text == hosts[0].hostname
+        unknown = [
+            (r.enterprise << 12) | r.format for r in sample.records if isinstance(r, RawRecord)
+        ]
+        count = row[pure.CTR_UNKNOWN_COUNT]
+        assert list(row[pure.CTR_UNKNOWN : pure.CTR_UNKNOWN + count]) == unknown
     assert rows.drop_count == len(want_drops)
     for k, (index, sample) in enumerate(want_drops):
         row = rows.drop_row(k)

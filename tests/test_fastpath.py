@@ -29,6 +29,7 @@ from decoders import fastpath as pure
 from decoders.errors import DecodeError
 from decoders.parse import decode_datagram, decode_sample
 from decoders.records import (
+    RECORD_TYPES,
     Datagram,
     ExtendedEgressQueue,
     ExtendedQueue,
@@ -782,3 +783,11 @@ def test_strategies_datagrams() -> None:
             check(module, data)
 
     run()
+
+
+def test_known_counter_formats_are_the_registrys() -> None:
+    """The scan's list of counter formats a parser knows is the registry's (anything else is an
+    unknown record, counted by the accounting)."""
+    registry = {t.format for t in RECORD_TYPES if t.kind == "counter" and t.enterprise == 0}
+    assert set(pure.KNOWN_COUNTER_FORMATS) == registry
+    assert len(pure.KNOWN_COUNTER_FORMATS) == len(registry)

@@ -34,10 +34,18 @@ from decoders.records import (
     ExtendedLinuxDropReason,
     ExtendedTimestamp,
     GenericInterfaceCounters,
+    HostAdapter,
+    HostAdapters,
     HostDescription,
+    LagPortStats,
+    PfcCounters,
     PortName,
+    ProcessorCounters,
     RawRecord,
     Sample,
+    SfpCounters,
+    SfpLane,
+    VlanCounters,
 )
 from tests.fabric_builders import (
     LEAF1,
@@ -124,6 +132,22 @@ HEADERS = (
 )  # fmt: skip
 
 
+# An ethernet record (0:2) too short for its layout: the full decoder keeps it as a malformed
+# record, so the scan leaves its sample (and every later counter or drop sample) to it.
+BAD_ETHERNET = RawRecord(0, 2, b"\0" * 8)
+# Records a counter row passes over (decoded well-formed by the full decoder), and unknown ones.
+PASSED_OVER = (
+    VlanCounters(100, 10**9, 1, 2, 3, 4),
+    LagPortStats("02:00:00:00:00:01", "02:00:00:00:00:02", 1, 2, 3, 4, 5, *range(8)),
+    SfpCounters(1, 2, 3300, 45, (SfpLane(*range(10)), SfpLane(*range(10, 20)))),
+    PfcCounters(1, 2, 3, 4, 5),
+    ProcessorCounters(5, 10, 15, 2**34, 2**33),
+    HostAdapters((HostAdapter(3, ("02:00:00:00:00:03", "02:00:00:00:00:04")),)),
+    RawRecord(0, 2003, b"\0" * 12),  # host_cpu: no parser, counted as unknown
+    RawRecord(4413, 1, b"\0" * 4),
+)
+
+
 def _leaf_counters(t: int) -> tuple[Sample, ...]:
     """LEAF1's counter samples at second ``t``: every branch of the interface delta."""
     edge = generic(LEAF1_EDGE, t)
@@ -146,6 +170,7 @@ def _leaf_counters(t: int) -> tuple[Sample, ...]:
         counter(t, 7, unknown_speed, PortName("Ethernet7")),
         counter(t + (2 if t == 5 else 0), 8, no_speed),  # a counter sample gap at t=5: 2 lost
         counter(t, 9, down, ethernet),
+        counter(t, 1 << 20, *PASSED_OVER),  # a host-style sample: no interface record
     )
 
 
@@ -182,7 +207,7 @@ def _stream() -> list[tuple[str, Any]]:
         # the same ports, but this datagram's counter samples go to the full decoder: an
         # unknown record first, so every later counter and drop sample follows it there
         mixed: tuple[Sample, ...] = (
-            counter(100 + t, 99, generic(99, t), RawRecord(0, 4001, b"\0" * 8)),
+            counter(100 + t, 99, generic(99, t), BAD_ETHERNET),
             counter(t, 10, generic(10, t), PortName("swp10")),
             drop_of(
                 t,
@@ -197,7 +222,7 @@ def _stream() -> list[tuple[str, Any]]:
             ("datagram", wire(datagram(LEAF1, 2 * t + 1, mixed, uptime_ms=1000 * t + 500)))
         )
         # a port whose samples take either path from one second to the next
-        both = counter(t, 11, generic(11, t), *((RawRecord(0, 4002, b""),) if t % 3 == 0 else ()))
+        both = counter(t, 11, generic(11, t), *((BAD_ETHERNET,) if t % 3 == 0 else ()))
         names = (
             counter(t, 11, PortName("swp1" if t < 6 else "swp2")),  # renamed at t=6
             counter(t, 12, HostDescription("leaf1" if t > 1 else "", "0" * 32, 0, 0, "")),
@@ -276,7 +301,8 @@ def test_counter_and_drop_rows_give_the_full_decoders_deltas(
     _compare(full, fast_)
     # the stream did exercise what it is meant to (figures from the stream's construction)
     first = full[0][0]
-    assert first["samples"][("counter",)] == 5 + 2 + 3
+    assert first["samples"][("counter",)] == 6 + 2 + 3
+    assert first["unknown_records"] == {("counter", "0:2003"): 1.0, ("counter", "4413:1"): 1.0}
     assert first["samples"][("drop",)] == 5
     later = [p[0] for p in full[1:10]]
     discontinuities = {k: sum(c.get("interface_discontinuities", {}).get((k,), 0) for c in later)
@@ -330,7 +356,7 @@ def test_interface_deltas_agree_on_any_counter_walk(
             LEAF1_EDGE, n, speed=speed, in_octets=octets, in_ucast_pkts=packets,
             out_discards=M32 if unknown else n,
         )  # fmt: skip
-        extra = (RawRecord(0, 4001, b""),) if full_path else ()
+        extra = (BAD_ETHERNET,) if full_path else ()
         sample = counter(n + 1, LEAF1_EDGE, record, *extra)
         events.append(("datagram", wire(datagram(LEAF1, n + 1, (sample,), uptime_ms=uptime))))
         if n % 3 == 2:
@@ -344,4 +370,4 @@ def test_the_scan_makes_rows_of_the_streams_common_samples() -> None:
     full decoder, which would make the comparisons above trivially equal)."""
     rows = fast.FlowRows()
     fast.scan_datagram(wire(datagram(LEAF1, 2, _leaf_counters(2) + _drops(2))), rows)
-    assert (rows.counter_count, rows.drop_count, rows.others) == (5, 4, [])
+    assert (rows.counter_count, rows.drop_count, rows.others) == (6, 4, [])

@@ -69,13 +69,18 @@ from decoders.fastpath import (
     CTR_FLAGS,
     CTR_GENERIC,
     CTR_HAS_GENERIC,
+    CTR_HAS_HOST,
     CTR_HAS_PORT_NAME,
+    CTR_HOST_LENGTH,
+    CTR_HOST_OFFSET,
     CTR_INDEX,
     CTR_NAME_LENGTH,
     CTR_NAME_OFFSET,
     CTR_SEQUENCE,
     CTR_SOURCE_INDEX,
     CTR_SOURCE_TYPE,
+    CTR_UNKNOWN,
+    CTR_UNKNOWN_COUNT,
     DRP_DROPS,
     DRP_FUNCTION_LENGTH,
     DRP_FUNCTION_OFFSET,
@@ -279,6 +284,11 @@ _R_NAME_LENGTH = cython.declare(cython.Py_ssize_t, CTR_NAME_LENGTH)
 _R_GENERIC = cython.declare(cython.Py_ssize_t, CTR_GENERIC)
 _HAS_GENERIC = cython.declare(cython.ulonglong, CTR_HAS_GENERIC)
 _HAS_NAME = cython.declare(cython.ulonglong, CTR_HAS_PORT_NAME)
+_HAS_HOST = cython.declare(cython.ulonglong, CTR_HAS_HOST)
+_R_HOST_OFFSET = cython.declare(cython.Py_ssize_t, CTR_HOST_OFFSET)
+_R_HOST_LENGTH = cython.declare(cython.Py_ssize_t, CTR_HOST_LENGTH)
+_R_UNKNOWN_COUNT = cython.declare(cython.Py_ssize_t, CTR_UNKNOWN_COUNT)
+_R_UNKNOWN = cython.declare(cython.Py_ssize_t, CTR_UNKNOWN)
 _NDC = cython.declare(cython.Py_ssize_t, NUM_DROP_COLUMNS)
 _Q_INDEX = cython.declare(cython.Py_ssize_t, DRP_INDEX)
 _Q_OFFSET = cython.declare(cython.Py_ssize_t, DRP_OFFSET)
@@ -349,6 +359,7 @@ class PortTable:
     agent = cython.declare(str, visibility="readonly")
     slots = cython.declare(dict, visibility="readonly")  # ifIndex → slot
     raw_names = cython.declare(dict)  # ifIndex → bytes of the last port_name record seen
+    raw_host = cython.declare(object, visibility="public")  # the last host_descr hostname bytes
     listed = cython.declare(cython.bint, visibility="public")  # waits in the state's drain list
     _ifindex = cython.declare(list)
     _info = cython.declare(list)  # PortInfo or None, at the last sample
@@ -365,6 +376,7 @@ class PortTable:
         self.agent = agent
         self.slots = {}
         self.raw_names = {}
+        self.raw_host = None
         self.listed = False
         self._ifindex = []
         self._info = []
@@ -480,6 +492,8 @@ class FlowAccounting:
     _linux = cython.declare(dict)  # bounded Linux drop reason label → drop samples
     _functions = cython.declare(dict)  # bounded kernel function label → drop samples
     _labels = cython.declare(dict)  # (kind, raw text) → bounded label
+    _unknown_labels = cython.declare(dict)  # data_format of an unknown counter record → label
+    _unknown = cython.declare(dict)  # bounded label → unknown counter records
     _in_util = cython.declare(cython.double)  # what the last _deltas call measured (NaN: none)
     _out_util = cython.declare(cython.double)
 
@@ -496,6 +510,8 @@ class FlowAccounting:
         self._linux = {}
         self._functions = {}
         self._labels = {}
+        self._unknown_labels = {}
+        self._unknown = {}
         self.roce_edge_frames = 0.0
         self._acc_array = array("d", bytes(8 * NUM_CELLS))
         self._acc = self._acc_array
@@ -773,6 +789,7 @@ class FlowAccounting:
         src_type=cython.longlong,
         src_index=cython.longlong,
         flags=cython.ulonglong,
+        k=cython.Py_ssize_t,
         noff=cython.Py_ssize_t,
         nlen=cython.Py_ssize_t,
         uptime=cython.longlong,
@@ -802,6 +819,8 @@ class FlowAccounting:
         ``track`` is the agent's ``AgentTrack`` (its ``ports`` a ``PortTable``). ``hooks`` (the
         ``FabricState``) does what the arrays do not hold: ``learn_port_name(agent, ifindex,
         raw)`` when a port_name record differs from the last one of that port,
+        ``learn_hostname(agent, raw)`` likewise for host_descr, ``unknown_label(data_format)``
+        for an unknown counter record's format not seen yet,
         ``drop_event(rows, k, data, agent, now)`` for each of the first ``room`` drop rows,
         ``bounded_text(family, raw)`` for a Linux drop reason or function not seen yet,
         ``port_counters(...)`` for the opt-in per-port series; ``hooks.pending_tables`` lists
@@ -855,6 +874,22 @@ class FlowAccounting:
                             table.raw_names[src_index] = raw
                         hooks.learn_port_name(agent, src_index, raw)
                         infos = self._agent_infos(agent, index)  # learning may drop the cache
+                if flags & _HAS_HOST:
+                    noff = c[base + _R_HOST_OFFSET]
+                    nlen = c[base + _R_HOST_LENGTH]
+                    if not _same_name(table.raw_host, b, noff, nlen):
+                        table.raw_host = bytes(data[noff : noff + nlen])
+                        hooks.learn_hostname(agent, table.raw_host)
+                        infos = self._agent_infos(agent, index)  # learning may drop the cache
+                for k in range(c[base + _R_UNKNOWN_COUNT]):
+                    fmt = c[base + _R_UNKNOWN + k]
+                    label = self._unknown_labels.get(fmt)
+                    if label is None:
+                        label = hooks.unknown_label(fmt)
+                        if len(self._unknown_labels) >= MAX_CACHED_LABELS:
+                            self._unknown_labels = {}
+                        self._unknown_labels[fmt] = label
+                    self._unknown[label] = self._unknown.get(label, 0) + 1
                 if flags & _HAS_GENERIC:
                     self._interface(table, infos, agent, resolver, hooks, t, uptime, c, base)
             else:
@@ -1220,6 +1255,9 @@ class FlowAccounting:
             count("dropped_packets_by_linux_reason", (label,), float(n))
         for label, n in self._functions.items():
             count("dropped_packets_by_function", (label,), float(n))
+        for label, n in self._unknown.items():
+            count("unknown_records", ("counter", label), float(n))
+        self._unknown = {}
         self._reasons = {}
         self._linux = {}
         self._functions = {}

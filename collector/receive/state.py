@@ -633,6 +633,8 @@ class FabricState:
                         self._accounting.forget(agent)  # its cached roles may change
             elif kind is HostDescription:
                 hostname = record.hostname  # type: ignore[union-attr]
+                if track is not None:
+                    track.ports.raw_host = None  # compare the next fast-path record again
                 if track is not None and hostname and self.resolver.hostname(agent) != hostname:
                     self.resolver.learn_hostname(agent, hostname)
                     self._accounting.forget(agent)  # its cached roles may change
@@ -660,6 +662,17 @@ class FabricState:
         if self.resolver.port_name(agent, ifindex) != name:
             self.resolver.learn_port_name(agent, ifindex, name)
             self._accounting.forget(agent)  # its cached roles may change
+
+    def learn_hostname(self, agent: str, raw: bytes) -> None:
+        """A host_descr hostname (raw bytes) that differs from the agent's last one."""
+        hostname = raw.decode("utf-8", "replace")
+        if hostname and self.resolver.hostname(agent) != hostname:
+            self.resolver.learn_hostname(agent, hostname)
+            self._accounting.forget(agent)  # its cached roles may change
+
+    def unknown_label(self, data_format: int) -> str:
+        """The bounded ``unknown_records`` label of a counter record format no parser knows."""
+        return self._bounded("unknown_records", f"{data_format >> 12}:{data_format & 0xFFF}")
 
     def drop_event(
         self, rows: Any, k: int, data: bytes | memoryview, agent: str, now: float
