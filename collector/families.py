@@ -476,7 +476,7 @@ FAMILIES: Final[tuple[Family, ...]] = (
         "worker_restarts",
         COUNTER,
         ("worker",),
-        "Worker processes replaced after they exited or sent nothing for 10 ticks.",
+        "Worker processes replaced after they exited or sent nothing for 10 ticks (at least 10 s).",
     ),
     Family(
         "worker_deltas_coalesced",

@@ -129,6 +129,15 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
     tr.add_argument("--mtu", type=int, default=4096, help="RoCE MTU (4096)")
     tr.add_argument("--read-fraction", type=float, default=0.1, help="flows using RDMA READ (0.1)")
     tr.add_argument(
+        "--write-imm-fraction",
+        type=float,
+        default=1.0,
+        help="multi-packet writes ending in WRITE_LAST_WITH_IMMEDIATE, not WRITE_LAST (1.0)",
+    )
+    tr.add_argument(
+        "--cts-ratio", type=float, default=1.0, help="clear-to-send WRITE_ONLY per message (1.0)"
+    )
+    tr.add_argument(
         "--background", type=float, default=0.02, help="non-RoCE load per NIC, fraction (0.02)"
     )
     tr.add_argument(
@@ -281,6 +290,8 @@ def _specs(args: argparse.Namespace) -> tuple[FabricSpec, TrafficSpec]:
         message_size=args.message_size,
         mtu=args.mtu,
         read_fraction=args.read_fraction,
+        write_imm_fraction=args.write_imm_fraction,
+        cts_ratio=args.cts_ratio,
         background=args.background,
         placement=args.placement,
         ip_version=6 if ":" in args.host_base else 4,

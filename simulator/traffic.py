@@ -63,7 +63,8 @@ T_CNP = 13
 T_TCP_DATA = 14
 T_TCP_ACK = 15
 T_UDP = 16
-N_TYPES = 17
+T_WRITE_LAST = 17  # appended: the earlier type numbers (and every seeded run) stay as they were
+N_TYPES = 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ PTYPES: tuple[PacketType, ...] = (
     PacketType("TCP_DATA", -1, l4="tcp"),
     PacketType("TCP_ACK", -1, l4="tcp"),
     PacketType("UDP", -1, l4="udp"),
+    PacketType("WRITE_LAST", 0x08),
 )
 assert len(PTYPES) == N_TYPES
 
@@ -176,6 +178,8 @@ class TrafficSpec:
     nak_ratio: float = 2e-4
     rnr_ratio: float = 1e-4
     cts_size: int = 64
+    cts_ratio: float = 1.0
+    write_imm_fraction: float = 1.0
     background: float = 0.02
     placement: str = "random"
     ip_version: int = 4
@@ -200,6 +204,10 @@ class TrafficSpec:
             raise ValueError("duty (exchange fraction of the period) must be in (0, 1]")
         if not 0 <= self.jitter <= 0.5:
             raise ValueError("jitter must be within 0 … 0.5 (fraction of the period)")
+        if not 0 <= self.write_imm_fraction <= 1:
+            raise ValueError("write-imm-fraction must be within 0 … 1")
+        if not 0 <= self.cts_ratio <= 16:
+            raise ValueError("cts-ratio must be within 0 … 16 (CTS writes per message)")
         if not 0 <= self.load <= 1:
             raise ValueError("load must be within 0 … 1 (fraction of NIC line rate)")
         if self.mtu not in (256, 512, 1024, 2048, 4096):
@@ -272,7 +280,8 @@ def build_profiles(spec: TrafficSpec) -> dict[str, Profile]:
         write_data = [
             (T_WRITE_FIRST, 1.0, mtu, m),
             (T_WRITE_MIDDLE, float(k - 2), mtu, 0),
-            (T_WRITE_LAST_IMM, 1.0, last, 0),
+            (T_WRITE_LAST_IMM, spec.write_imm_fraction, last, 0),
+            (T_WRITE_LAST, 1.0 - spec.write_imm_fraction, last, 0),
         ]
         read_data = [
             (T_READ_RESP_FIRST, 1.0, mtu, 0),
@@ -284,7 +293,7 @@ def build_profiles(spec: TrafficSpec) -> dict[str, Profile]:
         (T_ACK, (acks + spec.send_ratio) * good, 0, 0),
         (T_NAK, (acks + spec.send_ratio) * spec.nak_ratio, 0, 0),
         (T_RNR_NAK, (acks + spec.send_ratio) * spec.rnr_ratio, 0, 0),
-        (T_WRITE_ONLY, 1.0, spec.cts_size, spec.cts_size),
+        (T_WRITE_ONLY, spec.cts_ratio, spec.cts_size, spec.cts_size),
         (T_CNP, 0.0, 0, 0),
     ]
     read_ctrl = [(T_READ_REQUEST, 1.0, 0, m), (T_CNP, 0.0, 0, 0)]

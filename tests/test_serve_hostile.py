@@ -66,7 +66,17 @@ def test_hostile_floods_keep_the_collector_bounded_and_counting(tmp_path: Path) 
         assert received + drops == sent
         assert drops == 0, "paced sending should not overflow the receive buffer"
         metrics = served.metrics()
-        assert served.value("fabricscope_agents") <= 10_000
+        # one-datagram spoofed agents never pass probation: only the two real agents (LEAF1 and
+        # the unknown-format sender) are tracked, and the table never filled
+        assert served.value("fabricscope_agents") == 2
+        assert served.value("fabricscope_agents_untracked_datagrams_total") == 0
+        # every spoofed and unknown-format sample is counted, as docs/metrics.md says
+        assert served.value("fabricscope_samples_total", kind="unknown") == SPOOFED + 4 * UNKNOWN
+        unknown_samples = sum(
+            v for (n, labels), v in metrics.items()
+            if n == "fabricscope_unknown_records_total" and ("kind", "sample") in labels
+        )  # fmt: skip
+        assert unknown_samples == SPOOFED + 4 * UNKNOWN
         assert served.value("fabricscope_fabric_ingress_frames_total") == good_seq * 1000
         assert (
             served.value("fabricscope_agent_datagrams_total", agent=LEAF1, sub_agent="0")

@@ -45,6 +45,11 @@ log = logging.getLogger("fabricscope")
 READ_CHUNK = 1024 * 1024
 STALL_TICKS = 10  # a worker that sends nothing for this many ticks is replaced
 SILENT_TICKS = 3  # … and named by health() after this many
+# … but never sooner than these: with short ticks (0.2 s), 10 ticks is less than a loaded machine
+# may pause a busy process, and a replaced worker's unsent counts are lost with it.
+MIN_STALL_SECONDS = 10.0
+MIN_SILENT_SECONDS = 3.0
+START_GRACE_SECONDS = 30.0  # a new worker imports the collector before its first delta
 
 
 @dataclass
@@ -81,7 +86,7 @@ class Receivers:
         self._forget = forget
         self._count = count
         self._clock = clock
-        self.stall_seconds = STALL_TICKS * settings.tick_seconds
+        self.stall_seconds = max(STALL_TICKS * settings.tick_seconds, MIN_STALL_SECONDS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: dict[int, _Worker] = {}
         self._thread: threading.Thread | None = None
@@ -225,8 +230,11 @@ class Receivers:
         for worker in list(self._workers.values()):
             if self._workers.get(worker.worker_id) is not worker:
                 continue
-            since = worker.last_delta if worker.last_delta is not None else worker.started
-            if now - since > self.stall_seconds:
+            if worker.last_delta is not None:
+                since, limit = worker.last_delta, self.stall_seconds
+            else:
+                since, limit = worker.started, max(self.stall_seconds, START_GRACE_SECONDS)
+            if now - since > limit:
                 log.error(
                     "worker %d sent nothing for %.0f s; starting a new one",
                     worker.worker_id,
@@ -241,7 +249,7 @@ class Receivers:
         if self._thread is not None and not self._thread.is_alive() and not self._stopping:
             reasons.append("the receiver thread stopped")
         now = self._clock()
-        silent = SILENT_TICKS * self.settings.tick_seconds
+        silent = max(SILENT_TICKS * self.settings.tick_seconds, MIN_SILENT_SECONDS)
         for worker in self._workers.values():
             if worker.last_delta is None:
                 if now - worker.started > silent:
