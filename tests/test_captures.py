@@ -446,11 +446,6 @@ def _classify_packet(r: SampledHeader) -> str:
     return f"ipv6/tcp sport {p.src_port}"
 
 
-def _packet_parser_present(d: Decoded) -> None:
-    if any(r.packet.stopped_at == "not_parsed" for r in _headers(d)):
-        pytest.skip("decoders.packet does not parse sampled headers yet")
-
-
 def _hs_udp(v: dict[str, int], d: Decoded) -> None:
     assert {(f.sport, f.dport) for f in d.frames} == {(v["src_port"], v["dst_port"])}
     assert {(f.src, f.dst) for f in d.frames} == {("::1", "::1")}
@@ -525,7 +520,6 @@ def _hs_timestamp_offsets(v: dict[str, float], d: Decoded) -> None:
 def _hs_traffic(v: dict[str, int], d: Decoded) -> None:
     headers = _headers(d)
     assert dict(Counter(_classify_ipv6(r.header) for r in headers)) == v
-    _packet_parser_present(d)
     assert dict(Counter(_classify_packet(r) for r in headers)) == v
 
 
@@ -537,7 +531,6 @@ def _hs_bth(v: dict[str, int], d: Decoded) -> None:
         if len(r.header) >= 40 + 8 + 12
     )
     assert dict(wire) == v
-    _packet_parser_present(d)
     parsed: Counter[str] = Counter()
     for r in roce:
         info = r.packet.roce
