@@ -30,6 +30,7 @@ File layout (little-endian), read by ``bench/sflow_send.c``::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import struct
 import sys
@@ -37,14 +38,24 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 _HERE = Path(__file__).resolve().parent
 if str(_HERE.parent) not in sys.path:  # a checkout without an install
     sys.path.insert(0, str(_HERE.parent))
-if str(_HERE) not in sys.path:
-    sys.path.insert(0, str(_HERE))
 
-from corpus import _roce_frame  # noqa: E402  (bench/corpus.py: the RoCEv2 operation mix)
+
+def _load_sibling(name: str) -> ModuleType:
+    # By path, not through sys.path: bench/collector.py would shadow the collector package.
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", _HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_roce_frame = _load_sibling("corpus")._roce_frame  # bench/corpus.py: the RoCEv2 operation mix
 
 from decoders.encode import encode_datagram, encode_sample, sampled_header  # noqa: E402
 from decoders.records import (  # noqa: E402
@@ -347,6 +358,48 @@ def build_corpus(
                 emit(agent, b.fill(make(agent, "flow")))
     stream_base = b.stream_base
     return Corpus(kind, entries, b.agent_base, b.uptime_base, stream_base, b.streams)
+
+
+def corpus_from_datagrams(datagrams: list[bytes], kind: str = "capture") -> Corpus:
+    """A corpus (patch table included) from encoded datagrams, e.g. a simulator capture: the
+    sequence fields are found by walking the XDR; every stream restarts from its first value."""
+    agents: dict[bytes, int] = {}
+    streams: dict[tuple[int, str, int], int] = {}
+    agent_base: list[int] = []
+    uptime_base: list[int] = []
+    stream_base: list[int] = []
+    entries = []
+    families = {1: "flow", 3: "flow", 2: "counter", 4: "counter", 5: "drop"}
+    for data in datagrams:
+        address_len = 16 if struct.unpack_from(">I", data, 4)[0] == 2 else 4
+        seq_off = 12 + address_len
+        address = data[8 : 8 + address_len]
+        agent = agents.get(address)
+        if agent is None:
+            agent = agents[address] = len(agent_base)
+            agent_base.append((struct.unpack_from(">I", data, seq_off)[0] - 1) & 0xFFFFFFFF)
+            uptime_base.append(struct.unpack_from(">I", data, seq_off + 4)[0])
+        count = struct.unpack_from(">I", data, seq_off + 8)[0]
+        pos = seq_off + 12
+        patches = []
+        for _ in range(count):
+            tag, length = struct.unpack_from(">II", data, pos)
+            fmt = tag & 0xFFF
+            family = families.get(fmt) if tag >> 12 == 0 else None
+            if family is not None:
+                seq, a, b, c = struct.unpack_from(">IIII", data, pos + 8)
+                source = a if fmt in (1, 2) else (a << 32) | b
+                key = (agent, family, source)
+                stream = streams.get(key)
+                if stream is None:
+                    stream = streams[key] = len(stream_base)
+                    stream_base.append((seq - 1) & 0xFFFFFFFF)
+                rate = {1: b, 3: c}.get(fmt, 0)
+                pool = {1: 12, 3: 16}.get(fmt, 0)
+                patches.append(SamplePatch(pos + 8, fmt, pool, stream, rate))
+            pos += 8 + length
+        entries.append(Entry(agent, data, seq_off, seq_off + 4, patches))
+    return Corpus(kind, entries, agent_base, uptime_base, stream_base, streams)
 
 
 def write_corpus(corpus: Corpus, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import socket
 import struct
@@ -13,14 +14,17 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import fabric_corpus as fc
-
 from decoders import decode_datagram
 from topology import TopologyIndex, parse_topology
 
-SENDER = Path(__file__).resolve().parents[1] / "bench" / "sflow_send.c"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SENDER = BENCH / "sflow_send.c"
+# Loaded by path: putting bench/ on sys.path would let bench/collector.py shadow the package.
+_spec = importlib.util.spec_from_file_location("bench_fabric_corpus", BENCH / "fabric_corpus.py")
+assert _spec is not None and _spec.loader is not None
+fc = importlib.util.module_from_spec(_spec)
+sys.modules["bench_fabric_corpus"] = fc  # dataclasses look their module up
+_spec.loader.exec_module(fc)
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +197,16 @@ def test_sender_sends_advancing_sequences(small: tuple[fc.Fabric, fc.Corpus]) ->
 def _masked(data: bytes) -> bytes:
     """The datagram with its uptime zeroed (IPv4 agent: bytes 20..23)."""
     return data[:20] + bytes(4) + data[24:]
+
+
+def test_corpus_from_datagrams_finds_the_same_patch_points(
+    small: tuple[fc.Fabric, fc.Corpus],
+) -> None:
+    _, corpus = small
+    again = fc.corpus_from_datagrams([e.data for e in corpus.entries])
+    for a, b in zip(corpus.entries, again.entries, strict=True):
+        assert (a.sequence_offset, a.uptime_offset) == (b.sequence_offset, b.uptime_offset)
+        assert [(s.offset, s.format, s.pool_offset, s.rate) for s in a.samples] == [
+            (s.offset, s.format, s.pool_offset, s.rate) for s in b.samples
+        ]
+    assert fc.patch_pass(again, 1) == fc.patch_pass(corpus, 1)
