@@ -7,7 +7,15 @@ import logging
 import sys
 from pathlib import Path
 
-from collector.serve.settings import FIELDS, Settings, SettingsError, env_of, flag_of, load_settings
+from collector.serve.settings import (
+    FIELDS,
+    SECRET_FIELDS,
+    Settings,
+    SettingsError,
+    env_of,
+    flag_of,
+    load_settings,
+)
 from topology.model import TopologyError
 
 HELP = "receive sFlow over UDP, aggregate AI-fabric metrics, serve them for Prometheus"
@@ -52,6 +60,9 @@ _HELP: dict[str, str] = {
     "influx_buffer_points": "points held while unsent; the oldest are dropped (default 100000)",
     "influx_buffer_bytes": "bytes held while unsent (default 64 MiB)",
     "influx_max_backoff": "longest wait between retries, s (default 60)",
+    "api_token_file": "file holding the token writes (PUT/POST/DELETE) need as 'Authorization: "
+    "Bearer' (or the token itself in env FABRICSCOPE_API_TOKEN); neither: writes from loopback "
+    "clients only (docs/security.md)",
 }
 
 
@@ -59,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The serve flags; each also settable as FABRICSCOPE_<NAME> or in the --config file."""
     parser.add_argument("--config", type=Path, help="TOML file of settings (keys = flag names)")
     for field in FIELDS:
+        if field in SECRET_FIELDS:
+            # A flag's value is visible to every user of the host (ps): refused, and declared
+            # so that argparse cannot take it for an abbreviation of a longer flag.
+            parser.add_argument(flag_of(field), dest=f"refused_{field}", help=argparse.SUPPRESS)
+            continue
         help_text = f"{_HELP.get(field, '')} [env {env_of(field)}]"
         if Settings.model_fields[field].annotation is bool:
             parser.add_argument(flag_of(field), action="store_true", default=None, help=help_text)
@@ -70,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
     """Validate the settings, then serve until SIGTERM/SIGINT."""
     from collector.serve.service import run_service  # deferred: aiohttp/uvloop only when serving
 
+    for field in SECRET_FIELDS:
+        if getattr(args, f"refused_{field}", None) is not None:
+            print(
+                f"fabricscope: error: {flag_of(field)} is not accepted (the arguments of a "
+                f"process are visible to every user): use {env_of(field)} or "
+                f"{flag_of(field)}-file FILE",
+                file=sys.stderr,
+            )
+            return 2
     flags = {field: getattr(args, field, None) for field in FIELDS}
     try:
         settings = load_settings(flags, config_file=args.config)

@@ -13,7 +13,9 @@ web UI, agents, links          ``ui``          ``/``, ``/static/…``, ``/agents
 port facts                     ``ports``       ``/ports/json``
 =============================  ==============  ============================================
 
-Handlers only read what they are given (``collector.http.access``); none decodes sFlow.
+Handlers only read what they are given (``collector.http.access``); none decodes sFlow. Every
+request passes ``collector.http.authority`` first: reads are open, writes need the API token
+(or, with none set, a loopback client).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from aiohttp import web
 
 from collector.http.access import AggregatorView, CompatAccess, TopologyAccess
 from collector.http.ai_metrics import add_ai_metrics_routes
+from collector.http.authority import authority_middleware
 from collector.http.fabric import add_fabric_routes
 from collector.http.native import add_native_routes
 from collector.http.ports import add_ports_routes
@@ -41,10 +44,14 @@ def create_app(
     aggregator: AggregatorView | None = None,
     static_dir: Path | None = None,
     health: Callable[[], list[str]] | None = None,
+    api_token: str | None = None,
 ) -> web.Application:
     """The application: native and topology routes always, the compatible face's when given,
-    the aggregator's resources (status, locate, drops, UI, ports) when given."""
-    app = web.Application(client_max_size=MAX_TOPOLOGY_BYTES)
+    the aggregator's resources (status, locate, drops, UI, ports) when given; writes need
+    ``api_token`` (None: loopback clients only)."""
+    app = web.Application(
+        client_max_size=MAX_TOPOLOGY_BYTES, middlewares=[authority_middleware(api_token)]
+    )
     add_native_routes(app, render_metrics, health)
     add_topology_routes(app, topology)
     if compat is not None:

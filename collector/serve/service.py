@@ -161,6 +161,11 @@ class Service:
                 'with role="unmapped" and bytes entering the fabric stay 0'
             )
         self.aggregator.set_gauge("workers", float(self.parts.workers))
+        if self.parts.api_token is None:
+            log.info(
+                "writes (PUT/POST/DELETE) accepted from loopback clients only: set "
+                "FABRICSCOPE_API_TOKEN or --api-token-file to allow them from elsewhere"
+            )
         sockets = self._open_sockets()
         app = create_app(
             render_metrics=lambda: render(self.registry),
@@ -168,6 +173,7 @@ class Service:
             compat=self.compat,
             aggregator=self.aggregator,
             health=self.health,
+            api_token=self.parts.api_token,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

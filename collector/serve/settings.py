@@ -14,12 +14,12 @@ import os
 import socket
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from collector.aggregate.aggregator import AggregatorSettings
 from collector.aggregate.period import PeriodParams
@@ -30,6 +30,11 @@ from collector.receive.receivers import ReceiverSettings
 from collector.receive.state import StateSettings
 
 ENV_PREFIX = "FABRICSCOPE_"
+# Secrets are never command-line flags: any user of the host can read a process's arguments.
+SECRET_FIELDS = ("api_token",)
+# An empty value of these in the environment means "not set" (compose passes ${VAR:-} as "").
+EMPTY_MEANS_UNSET = ("api_token", "api_token_file")
+MAX_TOKEN_BYTES = 4096
 
 
 class SettingsError(ValueError):
@@ -79,6 +84,24 @@ def parse_http_url(value: object) -> str:
 InfluxUrl = Annotated[str, BeforeValidator(parse_http_url)]
 
 
+def check_api_token(value: object) -> str:
+    """An API token: printable ASCII without spaces (what a Bearer header can carry), with
+    surrounding white space (a file's final newline) removed."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    token = value.strip()
+    if not token:
+        raise ValueError("empty")
+    if not all(0x21 <= ord(ch) <= 0x7E for ch in token):
+        raise ValueError("only printable ASCII without spaces can be sent as a Bearer token")
+    return token
+
+
+ApiToken = Annotated[SecretStr, BeforeValidator(check_api_token)]
+
+
 class Settings(BaseModel):
     """Every ``serve`` setting with its default."""
 
@@ -126,6 +149,9 @@ class Settings(BaseModel):
     influx_buffer_points: int = Field(default=100_000, ge=1)
     influx_buffer_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     influx_max_backoff: float = Field(default=60.0, gt=0, le=3600)
+    # --- who may change the collector (docs/security.md); the token from env, config or a file
+    api_token: ApiToken | None = None
+    api_token_file: Path | None = None
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -162,6 +188,7 @@ class ServeParts:
     aggregator: AggregatorSettings
     compat: CompatSettings
     influx: InfluxSettings | None
+    api_token: str | None = field(default=None, repr=False)  # writes need it (None: loopback)
 
 
 def serve_parts(settings: Settings) -> ServeParts:
@@ -213,6 +240,7 @@ def serve_parts(settings: Settings) -> ServeParts:
             period_method=settings.period_method,
         ),
         influx=influx,
+        api_token=settings.api_token.get_secret_value() if settings.api_token else None,
     )
 
 
@@ -227,7 +255,32 @@ def env_of(field: str) -> str:
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {f: env[env_of(f)] for f in FIELDS if env_of(f) in env}
+    return {
+        f: env[env_of(f)]
+        for f in FIELDS
+        if env_of(f) in env and (env[env_of(f)] or f not in EMPTY_MEANS_UNSET)
+    }
+
+
+def _read_token_file(path: Path, where: str) -> str:
+    """The API token held in ``path``; ``SettingsError`` naming the setting when unusable."""
+
+    def refuse(why: str) -> SettingsError:
+        return SettingsError(f"invalid api_token_file (from {where}): {path}: {why}")
+
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_TOKEN_BYTES + 1)
+    except OSError as exc:
+        raise refuse(exc.strerror or str(exc)) from None
+    if len(raw) > MAX_TOKEN_BYTES:
+        raise refuse(f"longer than {MAX_TOKEN_BYTES} bytes, not a token")
+    try:
+        return check_api_token(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        raise refuse("only printable ASCII can be sent as a Bearer token") from None
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -276,4 +329,13 @@ def load_settings(
             if getattr(settings, needed) is None:
                 where = origin["influx_url"]
                 raise SettingsError(f"missing {needed}: influx_url (from {where}) needs it")
+    if settings.api_token_file is not None:
+        where = origin["api_token_file"]
+        if settings.api_token is not None:
+            raise SettingsError(
+                f"api_token (from {origin['api_token']}) and api_token_file (from {where}) "
+                "are both set: use one"
+            )
+        token = _read_token_file(settings.api_token_file, where)
+        settings = settings.model_copy(update={"api_token": SecretStr(token)})
     return settings
