@@ -80,6 +80,7 @@ def test_without_a_token_writes_need_a_loopback_client(method: str) -> None:
     refusal = write_refusal(method, f"Bearer {TOKEN}", "192.0.2.9", None)
     assert refusal is not None and refusal.status == 403
     assert "api_token" in refusal.message and "FABRICSCOPE_API_TOKEN" in refusal.message
+    assert refusal.headers == ()  # no challenge: a token would not help
 
 
 @pytest.mark.parametrize(
@@ -106,10 +107,9 @@ def test_with_a_token_every_client_needs_it(authorization: str | None, status: i
         assert (refusal.status if refusal is not None else None) == status
         if refusal is not None:
             assert TOKEN not in refusal.message
-            headers = dict(refusal.headers)
-            assert ("WWW-Authenticate" in headers) is (status == 401)
-            if status == 401:
-                assert headers["WWW-Authenticate"].startswith("Bearer ")
+            challenge = dict(refusal.headers)["WWW-Authenticate"]
+            assert challenge.startswith("Bearer realm=")
+            assert ('error="invalid_token"' in challenge) is (status == 403)
 
 
 # ---------------------------------------------------------------------------------------------

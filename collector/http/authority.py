@@ -5,7 +5,8 @@ topology, later flows and settings) is decided before its handler runs, and befo
 read:
 
 * with an ``api_token`` set: ``Authorization: Bearer <token>`` is required; none (or another
-  scheme) → 401 with ``WWW-Authenticate: Bearer``, a different token → 403. The comparison takes
+  scheme) → 401 with ``WWW-Authenticate: Bearer``, a different token → 403 (its
+  ``WWW-Authenticate`` says ``error="invalid_token"``). The comparison takes
   the same time whatever the bytes (``hmac.compare_digest``); the token is never logged nor
   written into an answer.
 * with no token: writes are accepted from loopback clients only (127.0.0.0/8, ::1 and
@@ -90,7 +91,13 @@ def write_refusal(
     if not hmac.compare_digest(
         given.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
     ):
-        return Refusal(403, "the bearer token is not the collector's api_token")
+        # The header tells a client (the web UI) that asking for the token again can help,
+        # unlike the loopback refusal above.
+        return Refusal(
+            403,
+            "the bearer token is not the collector's api_token",
+            (("WWW-Authenticate", f'Bearer realm="{REALM}", error="invalid_token"'),),
+        )
     return None
 
 

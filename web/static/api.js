@@ -1,12 +1,15 @@
 // Fetching the collector's JSON endpoints, and reporting whether it answers.
 
+import { askForToken, forgetToken, storedToken } from "./token.js";
+
 export const AI_METRICS = "/app/ai-metrics/scripts/metrics.js";
 
 /** An HTTP answer other than 2xx, with the collector's one-line message. */
 export class HttpError extends Error {
-  constructor(status, message) {
+  constructor(status, message, challenge = "") {
     super(message);
     this.status = status;
+    this.challenge = challenge; // WWW-Authenticate, when the collector sent one
   }
 }
 
@@ -34,7 +37,8 @@ async function request(path, params, init) {
   reportConnection(true, "live");
   if (!response.ok) {
     const text = (await response.text()).trim();
-    throw new HttpError(response.status, text || `${response.status} ${response.statusText}`);
+    const challenge = response.headers.get("WWW-Authenticate") || "";
+    throw new HttpError(response.status, text || `${response.status} ${response.statusText}`, challenge);
   }
   return response;
 }
@@ -44,10 +48,33 @@ export async function getJSON(path, params) {
   return (await request(path, params, { headers: { Accept: "application/json" } })).json();
 }
 
-/** PUT a text body, return the JSON answer. */
+const TOKEN_ATTEMPTS = 3;
+
+/** True when the collector asks for (another) bearer token: 401, or 403 with invalid_token. */
+function wantsToken(error, sentToken) {
+  if (!(error instanceof HttpError)) return false;
+  if (error.status === 401) return true;
+  return error.status === 403 && sentToken && error.challenge.includes("invalid_token");
+}
+
+/**
+ * PUT a text body, return the JSON answer. Writes need the collector's API token when it has
+ * one: on 401 (or a refused token) the user is asked for it and the request sent again.
+ */
 export async function putJSON(path, body) {
-  const init = { method: "PUT", body, headers: { "Content-Type": "application/json" } };
-  return (await request(path, undefined, init)).json();
+  for (let attempt = 1; ; attempt += 1) {
+    const token = storedToken();
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    try {
+      return (await request(path, undefined, { method: "PUT", body, headers })).json();
+    } catch (error) {
+      if (!wantsToken(error, token) || attempt >= TOKEN_ATTEMPTS) throw error;
+      if (token) forgetToken();
+      const reason = token ? "The collector refused this token." : error.message;
+      if ((await askForToken(reason)) === null) throw error;
+    }
+  }
 }
 
 /**
