@@ -397,6 +397,13 @@ FAMILIES: Final[tuple[Family, ...]] = (
         "Datagrams rejected by the decoder, by reason (the datagram is skipped).",
     ),
     Family(
+        "rejected_datagrams",
+        COUNTER,
+        ("reason",),
+        "Datagrams refused before decoding, by reason (agent_not_allowed: the agent is outside "
+        "allowed_agents); they create no agent, port or locate state.",
+    ),
+    Family(
         "unknown_records",
         COUNTER,
         ("kind", "format"),
@@ -538,6 +545,7 @@ _CLOSED_FAMILY_LABELS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "topology_misses": (("flow",), ("counter",)),
     "interface_discontinuities": (("reset",), ("wrap",), ("implausible",)),
     "topology_reloads": (("ok",), ("error",)),
+    "rejected_datagrams": (("agent_not_allowed",),),
 }
 
 

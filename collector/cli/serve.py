@@ -60,6 +60,8 @@ _HELP: dict[str, str] = {
     "influx_buffer_points": "points held while unsent; the oldest are dropped (default 100000)",
     "influx_buffer_bytes": "bytes held while unsent (default 64 MiB)",
     "influx_max_backoff": "longest wait between retries, s (default 60)",
+    "allowed_agents": "agents whose sFlow is counted: comma-separated CIDRs and/or the word "
+    "'topology' (the agents of its nodes block); default: every agent",
     "api_token_file": "file holding the token writes (PUT/POST/DELETE) need as 'Authorization: "
     "Bearer' (or the token itself in env FABRICSCOPE_API_TOKEN); neither: writes from loopback "
     "clients only (docs/security.md)",

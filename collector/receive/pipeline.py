@@ -3,7 +3,9 @@
 ``Pipeline`` is the seam between the receive loop and the decoders: ``handle(data, now)`` takes
 one datagram's bytes, through the full decoder (``decode_datagram``) or the fast path
 (``decoders.fast``: flow samples scanned into int64 rows, other samples decoded one by one);
-``choose_decoder`` picks the fast path when its compiled build is present.
+``choose_decoder`` picks the fast path when its compiled build is present. With an
+``AgentAdmission`` (``allowed_agents`` restricts), a datagram from an agent outside it is counted
+as received and rejected, and goes no further.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import struct
 from collections.abc import Callable
 
+from collector.receive.admission import REJECTED_REASON, AgentAdmission
 from collector.receive.state import FabricState
 from decoders import DecodeError, decode_datagram
 from decoders import fast as fast_decoder
@@ -33,8 +36,10 @@ class Pipeline:
         decode: Callable[[bytes], Datagram] = decode_datagram,
         *,
         fast: bool = False,
+        admission: AgentAdmission | None = None,
     ) -> None:
         self.state = state
+        self.admission = admission
         self._decode = decode
         self._rows = fast_decoder.FlowRows(64) if fast else None
         self._last_log = float("-inf")
@@ -43,10 +48,17 @@ class Pipeline:
     @property
     def handler(self) -> Callable[[memoryview, float], None]:
         """``handle``, or the fast-path method it would call (one call less per datagram)."""
-        return self._handle_fast if self._rows is not None else self.handle
+        if self._rows is not None and self.admission is None:
+            return self._handle_fast
+        return self.handle
 
     def handle(self, data: bytes | memoryview, now: float) -> None:
         """Decode one datagram and apply it; never raises."""
+        admission = self.admission
+        if admission is not None and admission.admits(data) is False:
+            self.state.count("datagrams")
+            self.state.count("rejected_datagrams", (REJECTED_REASON,))
+            return
         if self._rows is not None:
             self._handle_fast(data, now)
             return

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from collector.delta import Delta
+from collector.receive.admission import AdmissionRule, AgentAdmission
 from collector.receive.listener import ReceiveLoop, kernel_drops
 from collector.receive.pipeline import Pipeline, choose_decoder
 from collector.receive.sender import DeltaSender
@@ -40,13 +41,14 @@ GC_THRESHOLDS = (20_000, 20, 10)
 
 @dataclass(frozen=True, slots=True)
 class ReceiverSettings:
-    """What one receiver needs: its state's tunables, the tick, the decoder and the log level
-    (plain data: it is handed to a spawned worker process)."""
+    """What one receiver needs: its state's tunables, the tick, the decoder, the log level and
+    which agents it admits (plain data: it is handed to a spawned worker process)."""
 
     state: StateSettings = field(default_factory=StateSettings)
     tick_seconds: float = 1.0
     decoder: str = "auto"  # auto | full | fast (``choose_decoder``)
     log_level: str = "info"
+    admission: AdmissionRule = field(default_factory=AdmissionRule)  # default: every agent
 
 
 class Receiver:
@@ -65,7 +67,11 @@ class Receiver:
         index = build_index(topology, topology_version)
         self.resolver = PortResolver(index, max_agents=settings.state.max_agents * 2)
         self.state = FabricState(self.resolver, settings.state)
-        self.pipeline = Pipeline(self.state, fast=choose_decoder(settings.decoder))
+        rule = settings.admission
+        self.admission = AgentAdmission(rule, topology) if rule.restricts else None
+        self.pipeline = Pipeline(
+            self.state, fast=choose_decoder(settings.decoder), admission=self.admission
+        )
         self.control = control
         self.emit = emit
         self.sock = sock
@@ -90,6 +96,8 @@ class Receiver:
             return False
         if message[0] == MSG_TOPOLOGY:
             self.resolver.set_index(build_index(message[1], message[2]))
+            if self.admission is not None:  # ``topology`` in allowed_agents follows the swap
+                self.admission.set_topology(message[1])
         return True
 
     def tick(self, now: float) -> None:

@@ -102,6 +102,23 @@ class Service:
             return
         log.info("topology reloaded from %s: version %d", path, version)
 
+    def _warn_about_admission(self) -> None:
+        """Once at start: say that every agent counts, or that the rule admits no one yet."""
+        rule = self.parts.receiver.admission
+        if not rule.restricts:
+            log.warning(
+                "every sFlow agent is admitted: restrict them with --allowed-agents "
+                "CIDR[,CIDR...][,topology] (env FABRICSCOPE_ALLOWED_AGENTS; docs/security.md)"
+            )
+            return
+        log.info("sFlow agents admitted: %s", rule)
+        topology = self.topology.topology
+        if rule.topology and not rule.networks and (topology is None or not topology.nodes):
+            log.warning(
+                "allowed_agents is 'topology' but the topology names no agent (nodes block): "
+                "every datagram is rejected until one that does is installed"
+            )
+
     # -----------------------------------------------------------------------------------------
 
     def _open_sockets(self) -> list[OpenedSocket]:
@@ -161,6 +178,7 @@ class Service:
                 'with role="unmapped" and bytes entering the fabric stay 0'
             )
         self.aggregator.set_gauge("workers", float(self.parts.workers))
+        self._warn_about_admission()
         if self.parts.api_token is None:
             log.info(
                 "writes (PUT/POST/DELETE) accepted from loopback clients only: set "

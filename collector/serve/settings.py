@@ -25,6 +25,7 @@ from collector.aggregate.aggregator import AggregatorSettings
 from collector.aggregate.period import PeriodParams
 from collector.compat.face import CompatSettings
 from collector.influx.target import MIN_BACKOFF, InfluxSettings, PushLimits
+from collector.receive.admission import AdmissionRule, parse_allowed_agents
 from collector.receive.listener import BindAddress
 from collector.receive.receivers import ReceiverSettings
 from collector.receive.state import StateSettings
@@ -33,7 +34,7 @@ ENV_PREFIX = "FABRICSCOPE_"
 # Secrets are never command-line flags: any user of the host can read a process's arguments.
 SECRET_FIELDS = ("api_token",)
 # An empty value of these in the environment means "not set" (compose passes ${VAR:-} as "").
-EMPTY_MEANS_UNSET = ("api_token", "api_token_file")
+EMPTY_MEANS_UNSET = ("api_token", "api_token_file", "allowed_agents")
 MAX_TOKEN_BYTES = 4096
 
 
@@ -100,6 +101,7 @@ def check_api_token(value: object) -> str:
 
 
 ApiToken = Annotated[SecretStr, BeforeValidator(check_api_token)]
+AllowedAgents = Annotated[AdmissionRule, BeforeValidator(parse_allowed_agents)]
 
 
 class Settings(BaseModel):
@@ -152,6 +154,8 @@ class Settings(BaseModel):
     # --- who may change the collector (docs/security.md); the token from env, config or a file
     api_token: ApiToken | None = None
     api_token_file: Path | None = None
+    # whose sFlow counts: CIDRs and/or "topology"; empty: every agent (a warning at start)
+    allowed_agents: AllowedAgents = Field(default_factory=AdmissionRule)
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -226,6 +230,7 @@ def serve_parts(settings: Settings) -> ServeParts:
             tick_seconds=settings.tick_seconds,
             decoder=settings.decoder,
             log_level=settings.log_level,
+            admission=settings.allowed_agents,
         ),
         aggregator=AggregatorSettings(
             smoothing_seconds=settings.smoothing_seconds,
