@@ -110,10 +110,16 @@ def _aggregator() -> Aggregator:
             ("core", "RC:RDMA_WRITE_MIDDLE"): 5e7,  # core: not counted
             ("edge", "UD:SEND_ONLY"): 12.0,
         },
-        "dropped_packets": {
+        "topology_dropped_packets": {  # what agents of topology nodes report
             ("ingress_vlan_filter",): 3.25,
             ("acl",): 0.5,
             ("ttl_exceeded",): 0.00005,  # below minValue 0.0001
+        },
+        "dropped_packets": {  # every agent's: the native face's, not the compatible one's
+            ("ingress_vlan_filter",): 3.25,
+            ("acl",): 0.5,
+            ("ttl_exceeded",): 0.00005,
+            ("blackhole_route",): 90.0,  # from an agent outside the topology
         },
     }
     aggregator.tick(0.0)

@@ -28,11 +28,13 @@ from collector.families import FAMILIES, initial_counters
 from topology.index import TopologyIndex
 
 # port_ingress_bytes (present with --per-port-metrics) is smoothed for the compatible face's
-# quartiles, the per-agent datagrams and samples for /agents/json; none has an exported
-# per-second gauge.
+# quartiles, topology_dropped_packets (the drop reasons of topology nodes' agents, not exported
+# natively) for its drops, the per-agent datagrams and samples for /agents/json; none has an
+# exported per-second gauge.
 SMOOTHED_FAMILIES = (
     *(f.name for f in FAMILIES if f.smoothed),
     "port_ingress_bytes",
+    "topology_dropped_packets",
     "agent_datagrams",
     "agent_samples",
 )

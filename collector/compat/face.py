@@ -190,7 +190,9 @@ def build_points(
                 operation = ibta_operation_label(operation)
             operations[operation] = operations.get(operation, 0.0) + value
     drops: dict[str, float] = {}
-    for (reason,), value in smoothed.get("dropped_packets", {}).items():
+    # Topology nodes' agents only, like the reference's TOPOLOGY group (every agent while no
+    # topology is loaded: the receivers count them all then).
+    for (reason,), value in smoothed.get("topology_dropped_packets", {}).items():
         drops[reason] = drops.get(reason, 0.0) + value
     points[OPERATIONS_KEY] = _top(operations, OPERATIONS_MIN)
     points[DROPS_KEY] = _top(drops, DROPS_MIN)

@@ -18,8 +18,9 @@ added in sample order, exactly like the Python ``float`` sums they replace.
 ``FlowAccounting.account_samples(...)`` does the same for the datagram's counter and drop rows,
 in sample order: counter sample sequences, learned port names (the state is called only when a
 port's name bytes change), interface deltas across wraps, resets and implausible rates
-(docs/metrics.md), utilisation histograms, port statuses; drop reasons, Linux drop reasons and
-kernel functions, drop sequences and lost notifications. Each agent's ``PortTable`` holds one slot
+(docs/metrics.md), utilisation histograms, port statuses; drop reasons (also apart for agents of
+topology nodes: what the compatible face counts), Linux drop reasons and kernel functions, drop
+sequences and lost notifications. Each agent's ``PortTable`` holds one slot
 per interface (baseline counters, the latest status); ``interface(...)`` feeds it a generic
 interface record the full decoder decoded, so both paths share one baseline per port and one
 order of floating-point sums.
@@ -489,6 +490,7 @@ class FlowAccounting:
     _util_touched = cython.declare(cython.uchar[6])
     _infos = cython.declare(dict)  # agent → {ifIndex: (PortInfo | None, role code)}
     _reasons = cython.declare(dict)  # drop reason code → drop samples
+    _topology_reasons = cython.declare(dict)  # the same, of agents of topology nodes only
     _linux = cython.declare(dict)  # bounded Linux drop reason label → drop samples
     _functions = cython.declare(dict)  # bounded kernel function label → drop samples
     _labels = cython.declare(dict)  # (kind, raw text) → bounded label
@@ -507,6 +509,7 @@ class FlowAccounting:
             self._util_touched[k] = 0
         self._infos = {}
         self._reasons = {}
+        self._topology_reasons = {}
         self._linux = {}
         self._functions = {}
         self._labels = {}
@@ -794,6 +797,7 @@ class FlowAccounting:
         nlen=cython.Py_ssize_t,
         uptime=cython.longlong,
         t=cython.double,
+        member=cython.bint,
         table=PortTable,
         infos=dict,
         sources=dict,
@@ -824,7 +828,10 @@ class FlowAccounting:
         ``drop_event(rows, k, data, agent, now)`` for each of the first ``room`` drop rows,
         ``bounded_text(family, raw)`` for a Linux drop reason or function not seen yet,
         ``port_counters(...)`` for the opt-in per-port series; ``hooks.pending_tables`` lists
-        the port tables whose statuses wait for the drain.
+        the port tables whose statuses wait for the drain. A drop row also counts apart when
+        ``agent`` is a topology node (or no topology is loaded), decided once per datagram and
+        again after a host_descr taught the agent's hostname, as the full decoder's path does
+        per sample.
         """
         nc = rows.counter_count
         nd = rows.drop_count
@@ -840,6 +847,7 @@ class FlowAccounting:
         t = now
         index = resolver.index
         infos = self._agent_infos(agent, index)
+        member = index is None or resolver.node_of(agent) is not None
         sources = track.counter_sources
         drop_sources = track.drop_sources
         ci = di = 0
@@ -881,6 +889,7 @@ class FlowAccounting:
                         table.raw_host = bytes(data[noff : noff + nlen])
                         hooks.learn_hostname(agent, table.raw_host)
                         infos = self._agent_infos(agent, index)  # learning may drop the cache
+                        member = index is None or resolver.node_of(agent) is not None
                 for k in range(c[base + _R_UNKNOWN_COUNT]):
                     fmt = c[base + _R_UNKNOWN + k]
                     label = self._unknown_labels.get(fmt)
@@ -921,6 +930,8 @@ class FlowAccounting:
                     state[1] = drops
                 reason = d[base + _Q_REASON]
                 self._reasons[reason] = self._reasons.get(reason, 0) + 1
+                if member:
+                    self._topology_reasons[reason] = self._topology_reasons.get(reason, 0) + 1
                 noff = d[base + _Q_LINUX_OFFSET]
                 if noff >= 0:
                     nlen = d[base + _Q_LINUX_LENGTH]
@@ -1251,6 +1262,8 @@ class FlowAccounting:
             )
         for code, n in self._reasons.items():
             count("dropped_packets", (drop_reason_name(code),), float(n))
+        for code, n in self._topology_reasons.items():
+            count("topology_dropped_packets", (drop_reason_name(code),), float(n))
         for label, n in self._linux.items():
             count("dropped_packets_by_linux_reason", (label,), float(n))
         for label, n in self._functions.items():
@@ -1259,6 +1272,7 @@ class FlowAccounting:
             count("unknown_records", ("counter", label), float(n))
         self._unknown = {}
         self._reasons = {}
+        self._topology_reasons = {}
         self._linux = {}
         self._functions = {}
         for role in range(3):

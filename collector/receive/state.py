@@ -739,7 +739,10 @@ class FabricState:
                 if 0 < lost <= MAX_SEQUENCE_GAP:
                     self.count("drop_notifications_lost", (), lost)
                 state[0], state[1] = sample.sequence, sample.drops
-        self.count("dropped_packets", (drop_reason_name(sample.reason),))
+        reason = drop_reason_name(sample.reason)
+        self.count("dropped_packets", (reason,))
+        if self.resolver.index is None or self.resolver.node_of(agent) is not None:
+            self.count("topology_dropped_packets", (reason,))  # what the compatible face reads
         for record in sample.records:
             kind = type(record)
             if kind is ExtendedLinuxDropReason:
