@@ -201,7 +201,7 @@ def test_compose_variables_are_all_in_env_example_without_secrets() -> None:
         assert used, f"{path.name}: no variables found (the scan is broken)"
         missing = used - set(example)
         assert not missing, f"{path.name} reads {sorted(missing)}, not in .env.example"
-    for name in ("INFLUX_TOKEN", "INFLUX_URL", "GRAFANA_ADMIN_PASSWORD"):
+    for name in ("INFLUX_TOKEN", "INFLUX_URL", "GRAFANA_ADMIN_PASSWORD", "FABRICSCOPE_API_TOKEN"):
         assert example[name] == "", f".env.example sets {name}"
     ignored = _run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
     assert ignored.returncode == 0, ".env is not git-ignored"

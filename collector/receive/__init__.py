@@ -1,7 +1,8 @@
 """Receive: socket → decode → per-receiver state → a ``Delta`` every tick.
 
 Holds the UDP listener and receive loop, the receiver (a thread or a worker process), the
-pipeline (the one place ``DecodeError`` is caught and counted), ``FabricState``, the accounting
+agent admission (``allowed_agents``: whose datagrams count at all), the pipeline (the one place
+``DecodeError`` is caught and counted), ``FabricState``, the accounting
 of flow, counter and drop rows with the per-agent port tables (one Cython pure-Python source, two
 builds) and the locate / drop observations.
 
