@@ -344,3 +344,19 @@ def test_a_bad_cidr_stops_serve_with_one_line() -> None:
     assert result.stderr.count("\n") == 1
     assert "allowed_agents (from FABRICSCOPE_ALLOWED_AGENTS)" in result.stderr
     assert "'10.0.0.300/32'" in result.stderr
+
+
+def test_the_rule_from_a_config_file_and_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "fabricscope.toml"
+    config.write_text('allowed_agents = ["10.1.0.0/16", "topology"]\n')
+    settings = load_settings({}, env={}, config_file=config)
+    assert settings.allowed_agents == AdmissionRule(("10.1.0.0/16",), True)
+    # the environment overrides the file; an empty variable (compose's ${VAR:-}) is no rule
+    env_rule = load_settings(
+        {}, env={"FABRICSCOPE_ALLOWED_AGENTS": "192.0.2.0/24"}, config_file=config
+    )
+    assert env_rule.allowed_agents == AdmissionRule(("192.0.2.0/24",), False)
+    assert not load_settings({}, env={"FABRICSCOPE_ALLOWED_AGENTS": ""}).allowed_agents.restricts
+    config.write_text("allowed_agents = 7\n")
+    with pytest.raises(SettingsError, match=r"invalid allowed_agents \(from config file"):
+        load_settings({}, env={}, config_file=config)
