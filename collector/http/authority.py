@@ -6,9 +6,9 @@ read:
 
 * with an ``api_token`` set: ``Authorization: Bearer <token>`` is required; none (or another
   scheme) → 401 with ``WWW-Authenticate: Bearer``, a different token → 403 (its
-  ``WWW-Authenticate`` says ``error="invalid_token"``). The comparison takes
-  the same time whatever the bytes (``hmac.compare_digest``); the token is never logged nor
-  written into an answer.
+  ``WWW-Authenticate`` says ``error="invalid_token"``). The SHA-256 digests of the two are
+  compared (``hmac.compare_digest``), so the time taken reveals neither the token's bytes nor
+  its length; the token is never logged nor written into an answer.
 * with no token: writes are accepted from loopback clients only (127.0.0.0/8, ::1 and
   IPv4-mapped ::ffff:127.x.y.z); any other client gets 403 with a message naming the setting.
 
@@ -18,6 +18,7 @@ applies it to every request of the application.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,11 @@ def bearer_token(authorization: str | None) -> str | None:
     return credentials or None
 
 
+def _digest(text: str) -> bytes:
+    # Bytes of any header text (non-ASCII included) hashed to one fixed length.
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
 def write_refusal(
     method: str, authorization: str | None, peer: str | None, token: str | None
 ) -> Refusal | None:
@@ -87,10 +93,7 @@ def write_refusal(
             "this request needs Authorization: Bearer <token> (the collector's api_token)",
             (("WWW-Authenticate", f'Bearer realm="{REALM}"'),),
         )
-    # Bytes, so that a header with non-ASCII text is compared (and refused) like any other.
-    if not hmac.compare_digest(
-        given.encode("utf-8", "surrogateescape"), token.encode("utf-8", "surrogateescape")
-    ):
+    if not hmac.compare_digest(_digest(given), _digest(token)):
         # The header tells a client (the web UI) that asking for the token again can help,
         # unlike the loopback refusal above.
         return Refusal(
