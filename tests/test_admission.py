@@ -360,3 +360,16 @@ def test_the_rule_from_a_config_file_and_the_environment(tmp_path: Path) -> None
     config.write_text("allowed_agents = 7\n")
     with pytest.raises(SettingsError, match=r"invalid allowed_agents \(from config file"):
         load_settings({}, env={}, config_file=config)
+
+
+def test_the_topology_word_without_a_topology_says_every_agent_is_refused() -> None:
+    served = start_serve(None, 1, "--allowed-agents", "topology")
+    senders = Senders(served.sflow_port, sockets=1)
+    try:
+        refused = senders.send(fb.LEAF1, 3)
+        assert _rejected(_wait_processed(served, senders.sent)) == refused
+    finally:
+        senders.close()
+        log = "".join(served.log) + served.stop()
+    assert WARNING not in log
+    assert log.count("the topology names no agent") == 1
