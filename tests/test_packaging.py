@@ -755,9 +755,17 @@ def test_builder_installs_the_package_from_its_copied_sources(tmp_path: Path) ->
 
     # The install: the copied directory itself, and a failed compile fails the build.
     (install,) = [r for r in builder.runs if "pip install" in r]
-    assert re.search(rf"pip install --no-cache-dir {re.escape(builder.workdir)}(\s|$)", install)
+    flags = r"(?: --[\w-]+)*"
+    assert re.search(
+        rf"pip install{flags} --no-cache-dir{flags} {re.escape(builder.workdir)}(\s|$)", install
+    )
     imported = set(re.findall(r"import ([\w.]+(?:, [\w.]+)*)", install)[0].split(", "))
     assert imported == _compiled_modules()
+    # ... checked from outside the source tree, which would shadow the installed package (and
+    # its compiled modules) on sys.path (issue 15; tests/test_container.py runs the build).
+    check = install.index('python -c "import')
+    moves = re.findall(r"\bcd (\S+)", install[:check])
+    assert moves and not moves[-1].startswith(builder.workdir), "the import check runs in /src"
 
     # The copied tree imports on its own (plain Python: compiling is the image's job).
     program = (
