@@ -28,7 +28,7 @@ lint: venv ## ruff (lint + format check) and mypy (strict on decoders/, topology
 	$(BIN)/mypy decoders topology collector simulator
 
 test: lint ## Set up, lint and run the whole test suite
-	$(PY) -m pytest -q -n 2 -p xdist --dist loadgroup
+	$(PY) -m pytest -q -n 2 -p xdist --dist loadgroup -m "not container"
 
 test-pure: venv ## Run the decoder tests on the uncompiled (plain Python) fast path
 	FABRICSCOPE_PURE=1 $(PY) -m pytest -q tests
@@ -68,7 +68,7 @@ image-debian: ## Build the image on a Debian base made by debootstrap (as root; 
 
 test-container: venv image-debian ## Build the image on the Debian base, run it and check it
 	FABRICSCOPE_IMAGE=$(IMAGE) FABRICSCOPE_ENGINE=$(ENGINE) \
-		$(PY) -m pytest -q -p no:xdist -m container tests/test_container.py
+		$(PY) -m pytest -q -m container tests/test_container.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build dist *.egg-info decoders/*.so collector/receive/*.so .pytest_cache .mypy_cache .ruff_cache

@@ -153,6 +153,20 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ci_builds_and_runs_the_image() -> None:
+    """The image is checked in its own CI step: ``make test`` leaves the ``container`` tests out,
+    ``make test-container`` (which builds the image) runs exactly those, and .ci/run calls it."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipes = dict(re.findall(r"^([a-z-]+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.MULTILINE))
+    assert '-m "not container"' in recipes["test"]
+    assert "-m container tests/test_container.py" in recipes["test-container"]
+    assert re.search(r"^test-container:.* image-debian", makefile, re.MULTILINE)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test-container\b", ci, re.MULTILINE)
+    assert ci.index("\nmake test\n") < ci.index("\nmake test-container")
+    assert "pytest.mark.container" in (ROOT / "tests" / "test_container.py").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # compose.yml: fabricscope and Telegraf
 
