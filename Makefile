@@ -28,7 +28,7 @@ lint: venv ## ruff (lint + format check) and mypy (strict on decoders/, topology
 	$(BIN)/mypy decoders topology collector simulator
 
 test: lint ## Set up, lint and run the whole test suite
-	$(PY) -m pytest -q -n 2 -p xdist --dist loadgroup
+	$(PY) -m pytest -q -n 2 -p xdist --dist loadgroup -m "not container"
 
 test-pure: venv ## Run the decoder tests on the uncompiled (plain Python) fast path
 	FABRICSCOPE_PURE=1 $(PY) -m pytest -q tests
@@ -43,10 +43,35 @@ format: venv ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-docker: ## Build the container image fabricscope:latest (needs a Docker engine)
-	docker build -t fabricscope:latest .
+# The container image: podman where it is installed, else Docker (docs/getting-started.md).
+ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE ?= fabricscope:latest
+# The base of both stages; empty: the Dockerfile's default, the official Python image.
+PYTHON_IMAGE ?=
+# A CA bundle for pip inside the build (behind a TLS-intercepting proxy): a build secret, in no
+# layer of the image. E.g. CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+CA_BUNDLE ?=
+comma := ,
+IMAGE_FLAGS = $(if $(filter podman,$(notdir $(ENGINE))),--format docker) \
+	$(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) \
+	$(if $(CA_BUNDLE),--secret id=cacert$(comma)src=$(CA_BUNDLE))
+
+image: ## Build the container image fabricscope:latest (podman, else Docker)
+	$(ENGINE) build $(IMAGE_FLAGS) -t $(IMAGE) .
+	@$(ENGINE) image inspect --format '$(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+docker: ## The same with Docker
+	$(MAKE) --no-print-directory image ENGINE=docker
+
+image-debian: ## Build the image on a Debian base made by debootstrap (as root; reused for a week)
+	base=$$(docker/debian-base.sh $(ENGINE)) && $(MAKE) --no-print-directory image PYTHON_IMAGE=$$base
+
+test-container: venv image-debian ## Build the image on the Debian base, run it and check it
+	FABRICSCOPE_IMAGE=$(IMAGE) FABRICSCOPE_ENGINE=$(ENGINE) \
+		$(PY) -m pytest -q -m container tests/test_container.py
 
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf build dist *.egg-info decoders/*.so collector/receive/*.so .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv run lint test test-pure bench fuzz format docker clean
+.PHONY: help venv run lint test test-pure bench fuzz format image docker image-debian \
+	test-container clean

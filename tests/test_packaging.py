@@ -153,6 +153,20 @@ def test_dockerfile_passes_hadolint() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ci_builds_and_runs_the_image() -> None:
+    """The image is checked in its own CI step: ``make test`` leaves the ``container`` tests out,
+    ``make test-container`` (which builds the image) runs exactly those, and .ci/run calls it."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipes = dict(re.findall(r"^([a-z-]+):[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.MULTILINE))
+    assert '-m "not container"' in recipes["test"]
+    assert "-m container tests/test_container.py" in recipes["test-container"]
+    assert re.search(r"^test-container:.* image-debian", makefile, re.MULTILINE)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test-container\b", ci, re.MULTILINE)
+    assert ci.index("\nmake test\n") < ci.index("\nmake test-container")
+    assert "pytest.mark.container" in (ROOT / "tests" / "test_container.py").read_text()
+
+
 # ---------------------------------------------------------------------------------------------
 # compose.yml: fabricscope and Telegraf
 
@@ -755,9 +769,17 @@ def test_builder_installs_the_package_from_its_copied_sources(tmp_path: Path) ->
 
     # The install: the copied directory itself, and a failed compile fails the build.
     (install,) = [r for r in builder.runs if "pip install" in r]
-    assert re.search(rf"pip install --no-cache-dir {re.escape(builder.workdir)}(\s|$)", install)
+    flags = r"(?: --[\w-]+)*"
+    assert re.search(
+        rf"pip install{flags} --no-cache-dir{flags} {re.escape(builder.workdir)}(\s|$)", install
+    )
     imported = set(re.findall(r"import ([\w.]+(?:, [\w.]+)*)", install)[0].split(", "))
     assert imported == _compiled_modules()
+    # ... checked from outside the source tree, which would shadow the installed package (and
+    # its compiled modules) on sys.path (issue 15; tests/test_container.py runs the build).
+    check = install.index('python -c "import')
+    moves = re.findall(r"\bcd (\S+)", install[:check])
+    assert moves and not moves[-1].startswith(builder.workdir), "the import check runs in /src"
 
     # The copied tree imports on its own (plain Python: compiling is the image's job).
     program = (
