@@ -144,6 +144,18 @@ def test_table_is_an_lru_with_evictions_and_latest_sighting_wins() -> None:
     assert table.lookup("10.0.0.2")[0]["node"] == "n2"
 
 
+def test_another_spelling_of_a_known_address_updates_the_same_entry() -> None:
+    """A hit on the canonical key skips normalising; any other spelling still finds that key."""
+    table = LocateTable(capacity=8)
+    table.learn(("02:00:00:00:00:0a", "fd00::a", "a", 1, "n1", "p1", 1.0))
+    table.learn(("02-00-00-00-00-0A", "FD00:0:0::A", "b", 7, "n2", "p7", 2.0))
+    assert len(table) == 2
+    assert table.lookup("02:00:00:00:00:0a")[0]["port"] == "p7"
+    assert table.lookup("fd00::a")[0]["node"] == "n2"
+    table.learn(("02:00:00:00:00:0a", "not an address", "c", 3, "n3", "p3", 3.0))
+    assert len(table) == 2 and table.lookup("02:00:00:00:00:0A")[0]["agent"] == "c"
+
+
 def test_normalize_address() -> None:
     assert normalize_address("AA:BB:CC:DD:EE:FF") == "aa:bb:cc:dd:ee:ff"
     assert normalize_address("aabbccddeeff") == "aa:bb:cc:dd:ee:ff"

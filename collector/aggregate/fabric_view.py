@@ -37,11 +37,15 @@ class LocateTable:
         for address in location[0], location[1]:
             if address is None:
                 continue
-            try:
-                key = normalize_address(address)
-            except ValueError:
-                continue
-            old = table.get(key)
+            old = table.get(address)
+            if old is not None:
+                key = address  # the keys are canonical text: a hit needs no normalising
+            else:
+                try:
+                    key = normalize_address(address)
+                except ValueError:
+                    continue
+                old = table.get(key)
             if old is not None:
                 table.move_to_end(key)
                 if old[6] > location[6]:
