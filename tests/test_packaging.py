@@ -221,6 +221,20 @@ def test_compose_variables_are_all_in_env_example_without_secrets() -> None:
     assert ignored.returncode == 0, ".env is not git-ignored"
 
 
+def test_compose_defaults_are_never_empty_and_pass_through_names_are_documented() -> None:
+    """podman-compose 1.0 leaves ``${VAR:-}`` (an empty default) as literal text, so an optional
+    setting is written as a pass-through entry (no value) instead, and .env.example names it."""
+    example = _env_example()
+    for path in (COMPOSE, COMPOSE_LOCAL):
+        text = path.read_text()
+        empty = re.findall(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-\}", text)
+        assert not empty, f"{path.name}: empty default {empty[0]}"
+    environment = _load_yaml(COMPOSE)["services"]["fabricscope"]["environment"]
+    passed = [name for name, value in environment.items() if value is None]
+    assert {"FABRICSCOPE_API_TOKEN", "FABRICSCOPE_ALLOWED_AGENTS"} <= set(passed)
+    assert set(passed) <= set(example), "a pass-through name is missing from .env.example"
+
+
 # ---------------------------------------------------------------------------------------------
 # compose.local.yml: Prometheus and Grafana
 
