@@ -109,6 +109,11 @@ class PortResolver:
         hostname = self._hostnames.get(agent)
         return hostname if hostname is not None and index.is_node(hostname) else None
 
+    def counts_for_topology(self, agent: str) -> bool:
+        """True when ``agent`` is a topology node's, or no topology is loaded (then every agent
+        counts): the agents whose figures the topology-wide (compatible) series take."""
+        return self._index is None or self.node_of(agent) is not None
+
     def resolve(self, agent: str, ifindex: int) -> PortInfo | None:
         """The topology port of (agent, ifIndex), or None when it cannot be classified."""
         cached = self._cache.get(agent)

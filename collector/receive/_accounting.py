@@ -847,7 +847,7 @@ class FlowAccounting:
         t = now
         index = resolver.index
         infos = self._agent_infos(agent, index)
-        member = index is None or resolver.node_of(agent) is not None
+        member = resolver.counts_for_topology(agent)
         sources = track.counter_sources
         drop_sources = track.drop_sources
         ci = di = 0
@@ -889,7 +889,7 @@ class FlowAccounting:
                         table.raw_host = bytes(data[noff : noff + nlen])
                         hooks.learn_hostname(agent, table.raw_host)
                         infos = self._agent_infos(agent, index)  # learning may drop the cache
-                        member = index is None or resolver.node_of(agent) is not None
+                        member = resolver.counts_for_topology(agent)
                 for k in range(c[base + _R_UNKNOWN_COUNT]):
                     fmt = c[base + _R_UNKNOWN + k]
                     label = self._unknown_labels.get(fmt)

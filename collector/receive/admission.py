@@ -89,6 +89,22 @@ def topology_agents(topology: Topology | None) -> frozenset[bytes]:
     return frozenset(out)
 
 
+def header_address(data: bytes | memoryview) -> tuple[int, bytes] | None:
+    """(address type, raw agent address) of an sFlow v5 datagram header (``b""`` for type 0,
+    no address); None when the header is not readable that far."""
+    if len(data) < _HEADER.size:
+        return None
+    version, address_type = _HEADER.unpack_from(data, 0)
+    if version != 5:
+        return None
+    if address_type == 0:
+        return 0, b""
+    size = _ADDRESS_SIZE.get(address_type)
+    if size is None or len(data) < _HEADER.size + size:
+        return None
+    return address_type, bytes(data[_HEADER.size : _HEADER.size + size])
+
+
 class AgentAdmission:
     """One receiver's judge of a rule that restricts (``AdmissionRule.restricts``)."""
 
@@ -126,17 +142,10 @@ class AgentAdmission:
         """True / False for a datagram whose header names an IPv4 or IPv6 agent; False for one
         naming no address (type 0: nothing to admit); None when the header is not a readable
         sFlow v5 header (the decoder rejects it and counts why)."""
-        if len(data) < _HEADER.size:
+        found = header_address(data)
+        if found is None:
             return None
-        version, address_type = _HEADER.unpack_from(data, 0)
-        if version != 5:
-            return None
-        if address_type == 0:
-            return False
-        size = _ADDRESS_SIZE.get(address_type)
-        if size is None or len(data) < 8 + size:
-            return None
-        return self.admits_address(bytes(data[8 : 8 + size]))
+        return self.admits_address(found[1]) if found[1] else False
 
     def _decide(self, packed: bytes) -> bool:
         if self.rule.topology and packed in self._topology_agents:

@@ -14,7 +14,7 @@ import logging
 import struct
 from collections.abc import Callable
 
-from collector.receive.admission import REJECTED_REASON, AgentAdmission
+from collector.receive.admission import REJECTED_REASON, AgentAdmission, header_address
 from collector.receive.state import FabricState
 from decoders import DecodeError, decode_datagram
 from decoders import fast as fast_decoder
@@ -23,7 +23,6 @@ from decoders.records import Datagram
 log = logging.getLogger(__name__)
 
 LOG_INTERVAL = 10.0  # seconds between two log lines about bad input
-_U32_PAIR = struct.Struct("!II")
 _U32 = struct.Struct("!I")
 
 
@@ -121,16 +120,14 @@ class Pipeline:
 
 def header_agent(data: bytes | memoryview) -> tuple[str, int] | None:
     """(agent address, sub-agent id) from a datagram header when it is readable, else None."""
-    if len(data) < _U32_PAIR.size:
+    found = header_address(data)
+    if found is None or not found[1] or len(data) < 12 + len(found[1]):
         return None
-    version, address_type = _U32_PAIR.unpack_from(data, 0)
-    size = 4 if address_type == 1 else 16 if address_type == 2 else 0
-    if version != 5 or not size or len(data) < 12 + size:
-        return None
-    agent = fast_decoder.agent_text(address_type, bytes(data[8 : 8 + size]))
+    address_type, raw = found
+    agent = fast_decoder.agent_text(address_type, raw)
     if agent is None:
         return None
-    return agent, _U32.unpack_from(data, 8 + size)[0]
+    return agent, _U32.unpack_from(data, 8 + len(raw))[0]
 
 
 def choose_decoder(setting: str) -> bool:

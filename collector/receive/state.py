@@ -741,7 +741,7 @@ class FabricState:
                 state[0], state[1] = sample.sequence, sample.drops
         reason = drop_reason_name(sample.reason)
         self.count("dropped_packets", (reason,))
-        if self.resolver.index is None or self.resolver.node_of(agent) is not None:
+        if self.resolver.counts_for_topology(agent):
             self.count("topology_dropped_packets", (reason,))  # what the compatible face reads
         for record in sample.records:
             kind = type(record)

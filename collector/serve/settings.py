@@ -33,7 +33,8 @@ from collector.receive.state import StateSettings
 ENV_PREFIX = "FABRICSCOPE_"
 # Secrets are never command-line flags: any user of the host can read a process's arguments.
 SECRET_FIELDS = ("api_token",)
-# An empty value of these in the environment means "not set" (compose passes ${VAR:-} as "").
+# An empty value of these in the environment means "not set" (.env.example leaves them empty,
+# and compose passes an empty value on).
 EMPTY_MEANS_UNSET = ("api_token", "api_token_file", "allowed_agents")
 MAX_TOKEN_BYTES = 4096
 
