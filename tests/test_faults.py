@@ -104,7 +104,12 @@ def test_kill_9_and_sigstop_of_workers_under_load(topology_file: Path) -> None:
     served = start_serve(topology_file, 2)
     load = _Load(served.sflow_port)
     try:
+        # a spawned worker shows as one once it runs Python (its cmdline): wait, bounded
+        deadline = time.monotonic() + 10
         workers = _children(served.process.pid)
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = _children(served.process.pid)
         assert len(workers) == 2
         load.run(1.5)
         os.kill(workers[0], signal.SIGKILL)
