@@ -158,6 +158,16 @@ def test_a_reader_on_something_that_is_no_socket_stops_with_its_errno() -> None:
         os.close(write_end)
 
 
+def _send_paced(sock: socket.socket, sent: list[bytes]) -> None:
+    """Send to ``sock`` in slices of 100 with a short pause, well within its buffer."""
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i, data in enumerate(sent):
+        tx.sendto(data, sock.getsockname())
+        if i % 100 == 99:
+            time.sleep(0.002)
+    tx.close()
+
+
 def _run_loop(sock: socket.socket, ring_bytes: int, sent: list[bytes]) -> tuple[list[bytes], int]:
     """Run a ReceiveLoop until it has handled ``sent``; what it handled and its tick count."""
     handled: list[bytes] = []
@@ -171,12 +181,7 @@ def _run_loop(sock: socket.socket, ring_bytes: int, sent: list[bytes]) -> tuple[
     )
     thread = threading.Thread(target=loop.run)
     thread.start()
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for i, data in enumerate(sent):
-        tx.sendto(data, sock.getsockname())
-        if i % 100 == 99:
-            time.sleep(0.002)
-    tx.close()
+    _send_paced(sock, sent)
     deadline = time.monotonic() + GUARD_S
     while len(handled) < len(sent) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -212,3 +217,36 @@ def test_the_loop_reads_the_socket_itself_when_the_reader_fails(
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_a_stopping_loop_takes_what_the_ring_still_holds(receiver: socket.socket) -> None:
+    # the handler is held on the first datagram, so the rest piles up in the ring; the loop is
+    # then stopped and released: everything the reader took must still be handled, then ticked
+    release = threading.Event()
+    handled: list[bytes] = []
+    ticks: list[int] = []
+
+    def handle(data: memoryview, now: float) -> None:
+        release.wait(GUARD_S)
+        handled.append(bytes(data))
+
+    loop = ReceiveLoop(
+        receiver, handle, lambda now: ticks.append(len(handled)), tick_seconds=60.0,
+        ring_bytes=8 << 20,
+    )  # fmt: skip
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    sent = [_payload(i, 700) for i in range(2000)]
+    _send_paced(receiver, sent)
+    deadline = time.monotonic() + GUARD_S
+    while time.monotonic() < deadline:
+        stats = loop.ring_stats()
+        if stats is not None and stats["datagrams"] == len(sent):
+            break
+        time.sleep(0.01)
+    loop.stop()
+    release.set()
+    thread.join(GUARD_S)
+    assert not thread.is_alive()
+    assert handled == sent
+    assert ticks == [len(sent)]  # the one final tick came after the last datagram

@@ -43,6 +43,12 @@
 #define WRAP_MARKER 0xFFFFFFFFu
 #define ENTRY_ALIGN 8u
 #define FULL_WAIT_NS 100000L /* how long the reader sleeps when the ring is full */
+/* After a partial batch the reader naps this long before reading again instead of waiting in
+ * poll() for the next datagram: under load it then takes many datagrams per system call and
+ * wakes about a thousand times a second, not once per datagram; the socket buffer holds what
+ * arrives meanwhile (at 200,000 datagrams/s, 200 of them). An idle socket still blocks in
+ * poll(), so an idle collector costs nothing. */
+#define READ_PAUSE_NS 1000000L
 /* The smallest ring holds two of the largest entries, so any datagram always fits. */
 #define MIN_CAPACITY (2u * ((HEADER + MAX_DATAGRAM + ENTRY_ALIGN - 1u) & ~(ENTRY_ALIGN - 1u)))
 
@@ -167,6 +173,10 @@ static void *reader_main(void *arg) {
         }
         atomic_fetch_add_explicit(&self->datagrams, (uint64_t)got, memory_order_relaxed);
         wake_consumer(self);
+        if (got < BATCH) {
+            struct timespec pause = {0, READ_PAUSE_NS};
+            nanosleep(&pause, NULL);
+        }
     }
     /* The consumer may be asleep waiting for data that will never come: wake it for the end. */
     atomic_store(&self->waiting, 0);
@@ -174,7 +184,7 @@ static void *reader_main(void *arg) {
     return NULL;
 }
 
-static void ring_release(SocketRing *self) {
+static void stop_reader(SocketRing *self) {
     if (self->started) {
         atomic_store(&self->stopping, 1);
         signal_fd(self->stop_fd);
@@ -183,6 +193,10 @@ static void ring_release(SocketRing *self) {
         Py_END_ALLOW_THREADS
         self->started = 0;
     }
+}
+
+static void ring_release(SocketRing *self) {
+    stop_reader(self);
     if (self->event_fd >= 0) {
         close(self->event_fd);
         self->event_fd = -1;
@@ -346,6 +360,11 @@ static PyObject *SocketRing_stats(SocketRing *self, PyObject *Py_UNUSED(ignored)
         (unsigned long long)self->capacity, "error", atomic_load(&self->error));
 }
 
+static PyObject *SocketRing_stop(SocketRing *self, PyObject *Py_UNUSED(ignored)) {
+    stop_reader(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *SocketRing_close(SocketRing *self, PyObject *Py_UNUSED(ignored)) {
     ring_release(self);
     Py_RETURN_NONE;
@@ -366,6 +385,8 @@ static PyMethodDef SocketRing_methods[] = {
      "The errno that ended the reader thread, 0 while it runs."},
     {"stats", (PyCFunction)SocketRing_stats, METH_NOARGS,
      "Totals of the reader and the peak fill since the last call, as a dict."},
+    {"stop", (PyCFunction)SocketRing_stop, METH_NOARGS,
+     "Stop the reader thread; what the ring holds can still be taken (idempotent)."},
     {"close", (PyCFunction)SocketRing_close, METH_NOARGS,
      "Stop the reader thread and free the ring (idempotent)."},
     {NULL, NULL, 0, NULL},

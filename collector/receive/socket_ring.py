@@ -46,6 +46,9 @@ class SocketRing(Protocol):
         """datagrams, full_waits, receive_errors, peak_bytes (since the last call), capacity,
         error (the errno that ended the reader, 0 while it runs)."""
 
+    def stop(self) -> None:
+        """Stop the reader thread; what the ring holds can still be taken."""
+
     def close(self) -> None:
         """Stop the reader thread and free the ring."""
 
