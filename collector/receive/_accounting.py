@@ -349,6 +349,22 @@ def _same_name(cached: bytes | None, b: Any, offset: int, length: int) -> bool:
 
 
 @cython.cclass
+class FlowSource:
+    """The last sequence number, sample pool and drop count of one flow-sample data source of
+    an agent (``AgentTrack.flow_sources``, shared by both decoder paths). C fields in the
+    compiled build: updating them per sample allocates no integer objects."""
+
+    sequence = cython.declare(cython.longlong, visibility="public")
+    pool = cython.declare(cython.longlong, visibility="public")
+    drops = cython.declare(cython.longlong, visibility="public")
+
+    def __init__(self, sequence: int, pool: int, drops: int) -> None:
+        self.sequence = sequence
+        self.pool = pool
+        self.drops = drops
+
+
+@cython.cclass
 class PortTable:
     """Counter baselines and latest status of one agent's interfaces, one slot per ifIndex.
 
@@ -586,7 +602,7 @@ class FlowAccounting:
         rated=cython.double,
         sources=dict,
         roles=dict,
-        state=list,
+        source=FlowSource,
         acc=cython.double[::1],
         touched=cython.uchar[::1],
     )
@@ -648,13 +664,14 @@ class FlowAccounting:
                 pool = v[b + _C_POOL]
                 drops = v[b + _C_DROPS]
                 key = (src_type << 32) | src_index
-                state = sources.get(key)  # type: ignore[union-attr]
-                if state is None:
-                    sources[key] = [seq, pool, drops]  # type: ignore[index]
+                found = sources.get(key)  # type: ignore[union-attr]
+                if found is None:
+                    sources[key] = FlowSource(seq, pool, drops)  # type: ignore[index]
                 else:
-                    last_seq = state[0]
-                    last_pool = state[1]
-                    last_drops = state[2]
+                    source = found
+                    last_seq = source.sequence
+                    last_pool = source.pool
+                    last_drops = source.drops
                     gap = (seq - last_seq) & _M32
                     if 1 < gap <= _MAX_GAP:
                         acc[_SCALAR_BASE + _S_LOST] += gap - 1
@@ -664,9 +681,9 @@ class FlowAccounting:
                     if 0 < generated <= _MAX_GAP and dropped <= _MAX_GAP:
                         pool_delta += (pool - last_pool) & _M32
                         generated_delta += generated + dropped
-                    state[0] = seq
-                    state[1] = pool
-                    state[2] = drops
+                    source.sequence = seq
+                    source.pool = pool
+                    source.drops = drops
             if rate <= 0:
                 acc[_SCALAR_BASE + _S_ZERO_RATE] += 1
                 touched[_SCALAR_BASE + _S_ZERO_RATE] = 1

@@ -32,5 +32,7 @@ _impl, IMPLEMENTATION, REASON = select_build(COMPILED_MODULE, _pure)
 
 FlowAccounting = cast("type[_pure.FlowAccounting]", _impl.FlowAccounting)
 """Per-row flow accounting of the selected build (see ``collector.receive._accounting``)."""
+FlowSource = cast("type[_pure.FlowSource]", _impl.FlowSource)
+"""One flow-sample data source's last sequence, pool and drops, of the selected build."""
 PureFlowAccounting = _pure.FlowAccounting
 """The plain-Python build, always available (tests compare the two)."""

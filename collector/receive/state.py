@@ -25,7 +25,7 @@ import math
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collector.delta import (
     AgentKey,
@@ -39,7 +39,7 @@ from collector.delta import (
 )
 from collector.families import BUCKETS, SAMPLE_KINDS
 from collector.receive._accounting import FlowAccounting as FlowAccountingType
-from collector.receive.accounting import FlowAccounting
+from collector.receive.accounting import FlowAccounting, FlowSource
 from collector.receive.observe import FabricObserver
 from decoders.drop_reasons import drop_reason_name
 from decoders.fast import (
@@ -75,6 +75,9 @@ from decoders.records import (
 from decoders.rocev2 import CNP_OPCODE, CREDIT_TABLE, NAK_CODES, OPCODES
 from topology.index import UNMAPPED
 from topology.resolver import PortResolver
+
+if TYPE_CHECKING:  # either build's FlowSource has this shape
+    from collector.receive._accounting import FlowSource as FlowSourceState
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ class AgentTrack:
     effective_rate: float | None = None
     pool_delta: int = 0
     generated_delta: int = 0
-    flow_sources: dict[int, list[int]] = field(default_factory=dict)  # src → [seq, pool, drops]
+    flow_sources: dict[int, FlowSourceState] = field(default_factory=dict)  # src → its last numbers
     counter_sources: dict[int, int] = field(default_factory=dict)
     drop_sources: dict[int, list[int]] = field(default_factory=dict)  # src → [seq, drops]
     ports: Any = None  # the accounting's PortTable: counter baselines and statuses by ifIndex
@@ -449,17 +452,16 @@ class FabricState:
             track.pending_samples[0] += 1
             state = track.flow_sources.get(source)
             if state is None:
-                track.flow_sources[source] = [sequence, sample_pool, drops]
+                track.flow_sources[source] = FlowSource(sequence, sample_pool, drops)
             else:
-                last_seq, last_pool, last_drops = state
-                self._sample_gap("flow", last_seq, sequence)
-                generated = (sequence - last_seq) & M32
-                pool = (sample_pool - last_pool) & M32
-                dropped = (drops - last_drops) & M32
+                self._sample_gap("flow", state.sequence, sequence)
+                generated = (sequence - state.sequence) & M32
+                pool = (sample_pool - state.pool) & M32
+                dropped = (drops - state.drops) & M32
                 if 0 < generated <= MAX_SEQUENCE_GAP and dropped <= MAX_SEQUENCE_GAP:
                     track.pool_delta += pool
                     track.generated_delta += generated + dropped
-                state[0], state[1], state[2] = sequence, sample_pool, drops
+                state.sequence, state.pool, state.drops = sequence, sample_pool, drops
         if rate <= 0:
             self.count("flow_samples_skipped", ("zero_sampling_rate",))
             return
