@@ -182,6 +182,7 @@ class Service:
     async def run(self) -> int:
         """Start everything, serve until SIGTERM/SIGINT, shut down gracefully."""
         self._loop = loop = asyncio.get_running_loop()
+        flows = self.flow_store.load()  # first: a FlowFileError is the only line (exit 2)
         if self.parts.topology_file is not None:
             self.topology.install(load_topology(self.parts.topology_file))
         else:
@@ -191,7 +192,6 @@ class Service:
                 'with role="unmapped" and bytes entering the fabric stay 0'
             )
         self.aggregator.set_gauge("workers", float(self.parts.workers))
-        flows = self.flow_store.load()  # FlowFileError: the command line says so, exit 2
         if flows:
             log.info("flow definitions loaded from %s: %d", self.parts.flows_file, flows)
         self._warn_about_admission()
