@@ -106,7 +106,24 @@ def test_flows_over_udp_rest_and_the_prometheus_scrape(served: Served, tmp_path:
     )
     assert served.get(scrape)[0] == 200  # the first scrape defines the flow
 
+    cli = [sys.executable, "-m", "collector", "flows", "top", "--collector",
+           f"127.0.0.1:{served.http_port}", "--wait", "20", "--max", "2"]  # fmt: skip
+    top_json = subprocess.Popen(
+        [*cli, "ipsource,ipdestination", "--json"], stdout=subprocess.PIPE, text=True, env=env()
+    )
+    top_text = subprocess.Popen(
+        [*cli, "ibbtdestqp,ingressport", "--value", "frames", "--filter", "ingressrole=edge"],
+        stdout=subprocess.PIPE, text=True, env=env(),
+    )  # fmt: skip
     rate = _send(served, SEND_SECONDS)
+    answer = json.loads(top_json.communicate(timeout=30)[0])
+    assert top_json.returncode == 0
+    assert [f["keys"] for f in answer["flows"]] == [[A, B], [B, A]]
+    text = top_text.communicate(timeout=30)[0].splitlines()
+    assert top_text.returncode == 0
+    assert text[0].split() == ["frames", "ibbtdestqp", "ingressport"]
+    assert [line.split()[-2:] for line in text[1:]] == [["17", "swp3"], ["18", "swp3"]]
+    assert text[1].split()[1] in ("frames/s", "kframes/s")
     pairs = json.loads(served.get("/activeflows/ALL/pair/json?maxFlows=10")[1])
     got = {f["key"]: f["value"] for f in pairs}
     assert [f["key"] for f in pairs] == [f"{A},{B}", f"{B},{A}", f"{A},{C}"]
@@ -147,7 +164,7 @@ def test_flows_over_udp_rest_and_the_prometheus_scrape(served: Served, tmp_path:
     assert served.get(scrape.replace("metric=fabric%20drops&", ""))[0] == 400
     assert served.get(scrape + "&aggMode=" + quote("none"))[0] == 400
     metrics = served.metrics()
-    assert metrics[("fabricscope_flow_definitions", ())] == 3.0
+    assert metrics[("fabricscope_flow_definitions", ())] == 5.0  # 2 named, 3 made by queries
     assert metrics[("fabricscope_flow_keys", (("flow", "pair"),))] == 3.0
 
     assert _delete(served, "/flow/qp/json") == 204

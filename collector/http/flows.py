@@ -10,6 +10,8 @@ path                                           what
 ``GET /flowkeys/json``                         the flow keys seen, with when
 ``GET /app/prometheus/scripts/export.js/``     a flow query as Prometheus text (its
 ``flows/{agent}/txt``                          definition made on the first scrape)
+``GET /flowquery/{agent}/json``                the same query as JSON (``keys=``; what
+                                               ``fabricscope flows top`` asks)
 =============================================  ======================================
 
 A definition, filter or query that does not parse is a 400 whose body is one line naming the
@@ -27,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from collector.aggregate.flow_table import AGG_MODES, ActiveFlow, AgentSelector, FlowTables
+from collector.flows.definition import FlowDefinition
 from collector.flows.filter import FlowSpecError
 from collector.http.access import FlowAccess, json_response
 
@@ -135,34 +138,55 @@ def add_flow_routes(app: web.Application, store: FlowAccess, tables: FlowTables)
         seen = tables.keys_seen
         return json_response({k: {"lastUpdate": round(seen[k] * 1000)} for k in sorted(seen)})
 
-    async def scrape(request: web.Request) -> web.Response:
-        query = request.query
-        metric = query.get("metric")
-        keys = ",".join(query.getall("key", []))
+    def query_definition(query: Mapping[str, str], keys: str) -> FlowDefinition:
+        """The scrape-made definition of a query's key, value, filter, n, t and dropped."""
         value = query.get("value")
-        if not metric:
-            raise _bad("metric: missing")
         if not keys or not value:
-            raise _bad("key and value: both needed")
-        dropped = query.get("dropped", "false") == "true"
+            raise _bad("keys and value: both needed")
         document: dict[str, Any] = {
             "keys": keys,
             "value": value,
             "n": query.get("n", SCRAPE_DEFAULTS["n"]),
             "t": query.get("t", SCRAPE_DEFAULTS["t"]),
-            "dropped": dropped,
+            "dropped": query.get("dropped", "false") == "true",
         }
         if query.get("filter"):
             document["filter"] = query["filter"]
         try:
-            definition = store.ensure(document)
+            return store.ensure(document)
         except FlowSpecError as exc:
             raise _bad(str(exc)) from None
-        max_flows = int(
-            _number(query, "maxFlows", SCRAPE_DEFAULTS["maxFlows"], 1, MAX_SCRAPE_SERIES)
-        )
+
+    def query_flows(
+        request: web.Request, definition: FlowDefinition, limit: int
+    ) -> list[ActiveFlow]:
+        query = request.query
+        max_flows = int(_number(query, "maxFlows", SCRAPE_DEFAULTS["maxFlows"], 1, limit))
         min_value = _number(query, "minValue", SCRAPE_DEFAULTS["minValue"], -math.inf, math.inf)
-        mode = _agg_mode(query, "sum" if dropped else "max")
+        mode = _agg_mode(query, "sum" if definition.dropped else "max")
+        table = tables.tables.get(definition.name)
+        if table is None:
+            return []
+        selector = AgentSelector.parse(request.match_info["agent"])
+        return table.active(selector, max_flows, min_value, mode)
+
+    async def flow_query(request: web.Request) -> web.Response:
+        definition = query_definition(request.query, request.query.get("keys", ""))
+        flows = query_flows(request, definition, MAX_FLOWS_LIMIT)
+        return json_response(
+            {
+                "definition": definition.to_json(),
+                "flows": [{**_flow_json(f), "keys": list(f.parts)} for f in flows],
+            }
+        )
+
+    async def scrape(request: web.Request) -> web.Response:
+        query = request.query
+        metric = query.get("metric")
+        if not metric:
+            raise _bad("metric: missing")
+        definition = query_definition(query, ",".join(query.getall("key", [])))
+        flows = query_flows(request, definition, MAX_SCRAPE_SERIES)
         scale = _number(query, "scale", 1.0, -math.inf, math.inf)
         names = list(definition.keys)
         labels = ",".join(query.getall("label", [])).split(",")
@@ -172,9 +196,6 @@ def add_flow_routes(app: web.Application, store: FlowAccess, tables: FlowTables)
         names = [metric_name(n) for n in names]
         if len(set(names)) != len(names):
             raise _bad(f"label: the label names repeat ({','.join(names)})")
-        table = tables.tables.get(definition.name)
-        flows = table.active(AgentSelector.parse(request.match_info["agent"]), max_flows,
-                             min_value, mode) if table is not None else []  # fmt: skip
         name = metric_name(metric)
         lines = [
             f"# HELP {name} flow {','.join(definition.keys)}: {definition.value} per second",
@@ -196,4 +217,5 @@ def add_flow_routes(app: web.Application, store: FlowAccess, tables: FlowTables)
     app.router.add_delete("/flow/{name}/json", delete_flow)
     app.router.add_get("/activeflows/{agent}/{name}/json", active_flows)
     app.router.add_get("/flowkeys/json", flow_keys)
+    app.router.add_get("/flowquery/{agent}/json", flow_query)
     app.router.add_get("/app/prometheus/scripts/export.js/flows/{agent}/txt", scrape)
