@@ -12,6 +12,9 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
 * ``cpu``: each single-kind corpus at a fixed rate below loss to ``serve --workers 1`` and
   ``2``: utime + stime of all its processes ÷ samples of that kind it counted.
 * ``render``: ``/metrics`` render time and the web UI's JSON documents, 1,000 switches × 64 ports.
+* ``--flow-definitions N`` (0, 5 or 20; default 0): every ``fabricscope serve`` starts with the
+  first N of ``FLOW_DEFINITIONS`` active (a ``--flows-file``), to state what flow definitions
+  cost the ingest (docs/flows.md); run the ramp once per N.
 * ``--rss-minutes M``: RSS over time at half the no-loss rate on the simulator's 1,000-switch
   fabric.
 
@@ -19,6 +22,8 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
     python bench/collector.py --quick             # smoke run: 1 repeat, 2 s steps
     python bench/collector.py --parts cpu --workers-list 1
     python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1,sfcapd
+    python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1 \
+        --flow-definitions 5
 
 Nothing is pinned (see CORE_SHARING); the sender's and each receiver's CPU per step are printed.
 """
@@ -72,6 +77,33 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SETTLE = 2.5  # s after a step: fabricscope hands over deltas every second
 RATES = (10000, 20000, 40000, 80000, 160000, 320000)  # datagrams/s: doubling keeps a run short
 SYSTEMS = ("fabricscope-1", "fabricscope-2", "sfcapd", "sfacctd")
+# What AI-fabric operators ask (docs/flows.md): pairs, QPs, opcodes per port, ECN, drops, …
+FLOW_DEFINITIONS: tuple[dict[str, object], ...] = (
+    {"keys": "ipsource,ipdestination", "value": "bytes"},
+    {"keys": "ibbtdestqp", "value": "frames"},
+    {"keys": "ibbtopname,ingressnode,ingressport", "value": "frames"},
+    {"keys": "ipsource,ipdestination", "value": "frames", "filter": "ipecn=3"},
+    {"keys": "reason,node", "value": "frames", "dropped": True},
+    {"keys": "ipdestination,ibbtdestqp", "value": "frames", "filter": "ibbtopname=CNP"},
+    {"keys": "egressnode,egressport", "value": "bytes", "filter": "egressrole=core"},
+    {"keys": "ipsource", "value": "ibbtrdmalen", "filter": "ibbtopname~RDMA_WRITE_.*"},
+    {"keys": "udpsourceport,udpdestinationport", "value": "bytes"},
+    {"keys": "ipdscp,ipecn", "value": "frames"},
+    {"keys": "macsource,macdestination", "value": "bytes"},
+    {"keys": "ingressport,egressport", "value": "bytes", "filter": "ingressrole=edge"},
+    {"keys": "ibbtoptransport", "value": "frames"},
+    {"keys": "ip6source,ip6destination", "value": "bytes"},
+    {"keys": "tcpsourceport,tcpdestinationport", "value": "bytes"},
+    {"keys": "agent,inputifindex", "value": "frames"},
+    {"keys": "ibbtaethack,ipsource", "value": "frames"},
+    {"keys": "linuxreason,function", "value": "frames", "dropped": True},
+    {
+        "keys": "ipsource,ipdestination",
+        "value": "bytes",
+        "filter": "ibbtdestqp!=1,2,3&ipprotocol=17",
+    },
+    {"keys": "vlan,ipprotocol", "value": "frames"},
+)
 CORE_SHARING = (
     "not pinned: the sender and the receivers share both cores under the kernel's scheduler. "
     "On loopback the sender's sendmmsg also runs the receive path (softirq) up to the socket "
@@ -364,11 +396,16 @@ class Receiver:
 class Fabricscope(Receiver):
     """``fabricscope serve --workers N --topology FILE``; own count fabricscope_datagrams_total."""
 
-    def __init__(self, tmp: Path, topology: Path, workers: int) -> None:
+    def __init__(self, tmp: Path, topology: Path, workers: int, flows: int = 0) -> None:
         self.workers = workers
         self.name = f"fabricscope-{workers}"
         super().__init__(tmp, topology)
         self.http_port = 0
+        self.flows_file: Path | None = None
+        if flows:
+            self.flows_file = tmp / f"flows-{flows}.json"
+            chosen = {f"bench{i}": d for i, d in enumerate(FLOW_DEFINITIONS[:flows])}
+            self.flows_file.write_text(json.dumps({"version": 1, "flows": chosen}))
 
     def start(self) -> None:
         """Start serve on free loopback ports and wait for its sockets."""
@@ -381,7 +418,8 @@ class Fabricscope(Receiver):
             [sys.executable, "-m", "collector", "serve", "--sflow-bind", f"127.0.0.1:{self.port}",
              "--http-bind", f"127.0.0.1:{self.http_port}", "--workers", str(self.workers),
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
-             "--log-level", "warning"],
+             "--log-level", "warning",
+             *(["--flows-file", str(self.flows_file)] if self.flows_file else [])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -671,9 +709,9 @@ class Bench:
                   f"bytes ({len(granted)} socket(s))", flush=True)  # fmt: skip
 
 
-def _system(name: str, tmp: Path, topology: Path) -> Receiver | None:
+def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | None:
     if name.startswith("fabricscope-"):
-        return Fabricscope(tmp, topology, int(name.rsplit("-", 1)[1]))
+        return Fabricscope(tmp, topology, int(name.rsplit("-", 1)[1]), flows)
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:
         package = {"sfcapd": "nfdump-sflow", "sfacctd": "pmacct"}[name]
@@ -687,6 +725,7 @@ def ramp_part(bench: Bench) -> dict[tuple[str, str], int]:
     args = bench.args
     rates = [int(r) for r in args.rates.split(",")]
     print(f"\nramp: {args.seconds:g} s per step, loss limit {LOSS_LIMIT:.1%}, rates {rates}\n"
+          f"flow definitions active: {args.flow_definitions}\n"
           f"core sharing: {CORE_SHARING}", flush=True)  # fmt: skip
     medians: dict[tuple[str, str], int] = {}
     for kind in args.corpora.split(","):
@@ -695,7 +734,7 @@ def ramp_part(bench: Bench) -> dict[tuple[str, str], int]:
         runs: dict[str, list[Ramp]] = {}
         for r in range(repeat):  # interleaved, so slow drifts of the machine hit all alike
             for name in args.systems.split(","):
-                system = _system(name, bench.tmp, bench.topology)
+                system = _system(name, bench.tmp, bench.topology, args.flow_definitions)
                 if system is None:
                     continue
                 print(f"  {kind} repeat {r + 1}/{repeat}: {name}", flush=True)
@@ -894,7 +933,7 @@ def cpu_part(bench: Bench) -> None:
         rows = []
         for label, (kind, metric_kind, per_second) in CPU_KINDS.items():
             cf = bench.corpus(kind)
-            serve = Fabricscope(bench.tmp, bench.topology, workers)
+            serve = Fabricscope(bench.tmp, bench.topology, workers, bench.args.flow_definitions)
             serve.start()
             try:
                 time.sleep(1.0)
@@ -1014,6 +1053,8 @@ def main() -> int:
     parser.add_argument("--rss-rate", type=int, default=0, help="default: half the no-loss rate")
     parser.add_argument("--rss-sim-seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=1, help="serve --workers for the RSS run")
+    parser.add_argument("--flow-definitions", type=int, default=0, choices=(0, 5, 20),
+                        help="flow definitions active in every serve (default 0)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.repeat = args.other_repeat = 1
