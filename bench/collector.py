@@ -70,6 +70,7 @@ assert _spec is not None and _spec.loader is not None
 fc = importlib.util.module_from_spec(_spec)
 sys.modules["bench_fabric_corpus"] = fc  # dataclasses look their module up
 _spec.loader.exec_module(fc)
+FLOW_DEFINITIONS = fc._load_sibling("flow_set").FLOW_DEFINITIONS  # bench/flow_set.py
 
 LOSS_LIMIT = 0.001
 RCVBUF = 32 * 1024 * 1024  # asked of every receiver alike; the kernel clamps to rmem_max
@@ -77,33 +78,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SETTLE = 2.5  # s after a step: fabricscope hands over deltas every second
 RATES = (10000, 20000, 40000, 80000, 160000, 320000)  # datagrams/s: doubling keeps a run short
 SYSTEMS = ("fabricscope-1", "fabricscope-2", "sfcapd", "sfacctd")
-# What AI-fabric operators ask (docs/flows.md): pairs, QPs, opcodes per port, ECN, drops, …
-FLOW_DEFINITIONS: tuple[dict[str, object], ...] = (
-    {"keys": "ipsource,ipdestination", "value": "bytes"},
-    {"keys": "ibbtdestqp", "value": "frames"},
-    {"keys": "ibbtopname,ingressnode,ingressport", "value": "frames"},
-    {"keys": "ipsource,ipdestination", "value": "frames", "filter": "ipecn=3"},
-    {"keys": "reason,node", "value": "frames", "dropped": True},
-    {"keys": "ipdestination,ibbtdestqp", "value": "frames", "filter": "ibbtopname=CNP"},
-    {"keys": "egressnode,egressport", "value": "bytes", "filter": "egressrole=core"},
-    {"keys": "ipsource", "value": "ibbtrdmalen", "filter": "ibbtopname~RDMA_WRITE_.*"},
-    {"keys": "udpsourceport,udpdestinationport", "value": "bytes"},
-    {"keys": "ipdscp,ipecn", "value": "frames"},
-    {"keys": "macsource,macdestination", "value": "bytes"},
-    {"keys": "ingressport,egressport", "value": "bytes", "filter": "ingressrole=edge"},
-    {"keys": "ibbtoptransport", "value": "frames"},
-    {"keys": "ip6source,ip6destination", "value": "bytes"},
-    {"keys": "tcpsourceport,tcpdestinationport", "value": "bytes"},
-    {"keys": "agent,inputifindex", "value": "frames"},
-    {"keys": "ibbtaethack,ipsource", "value": "frames"},
-    {"keys": "linuxreason,function", "value": "frames", "dropped": True},
-    {
-        "keys": "ipsource,ipdestination",
-        "value": "bytes",
-        "filter": "ibbtdestqp!=1,2,3&ipprotocol=17",
-    },
-    {"keys": "vlan,ipprotocol", "value": "frames"},
-)
 CORE_SHARING = (
     "not pinned: the sender and the receivers share both cores under the kernel's scheduler. "
     "On loopback the sender's sendmmsg also runs the receive path (softirq) up to the socket "

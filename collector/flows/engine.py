@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from collector.delta import FlowPartial
@@ -66,6 +67,8 @@ from topology.resolver import PortResolver
 MAX_KEYS_PER_TICK = 20_000  # per definition and receiver; more are counted, not kept
 KEY_PROBE_ROWS = 64  # rows per tick whose keys are noted for /flowkeys/json
 Sum = Callable[[Row, int, int], float]
+_BYTES, _FRAMES, _GENERIC = 0, 1, 2
+SOURCE_CACHE = 65_536  # (agent, data source) → key prefix, cleared every tick
 
 
 def _sum_of(name: str) -> Sum:
@@ -91,7 +94,10 @@ def _sum_of(name: str) -> Sum:
 class _Compiled:
     """One definition, bound to the engine's key slots."""
 
-    __slots__ = ("definition", "dropped", "generation", "predicate", "slots", "sums", "table")
+    __slots__ = (
+        "definition", "dropped", "generation", "key_of", "mode", "predicate", "slots", "sums",
+        "table",
+    )  # fmt: skip
 
     def __init__(
         self, definition: FlowDefinition, generation: int, slot_of: dict[str, int]
@@ -99,7 +105,16 @@ class _Compiled:
         self.definition = definition
         self.generation = generation
         self.slots = tuple(slot_of[key] for key in definition.keys)
+        # the key texts of a row as one tuple, by a C-level getter
+        if len(self.slots) == 1:
+            only = self.slots[0]
+            self.key_of: Callable[[list[str | None]], tuple[str | None, ...]] = lambda t: (t[only],)
+        else:
+            self.key_of = itemgetter(*self.slots)
         self.sums = tuple(_sum_of(name) for name in definition.sums)
+        # the common sums without a call per sample: bytes alone, frames alone
+        common: dict[tuple[str, ...], int] = {("bytes",): _BYTES, ("frames",): _FRAMES}
+        self.mode = common.get(definition.sums, _GENERIC)
         tree = definition.tree
         self.predicate: Predicate | None = (
             compile_filter(tree, slot_of) if tree is not None else None
@@ -136,6 +151,7 @@ class FlowEngine:
         self.active = bool(entries)
         self._scratch = array("q", [-1] * NUM_COLUMNS)
         self._probe = KEY_PROBE_ROWS
+        self._sources: dict[tuple[str, int, int], tuple[str, str, str, str]] = {}
         self.keys_seen: set[str] = set()
         self.busy = True  # a definition is active or keys are being probed: the state calls in
 
@@ -154,7 +170,7 @@ class FlowEngine:
             if kind.flows:
                 rate = storage[base + COL_SAMPLING_RATE]
                 if rate > 0:
-                    _account(kind, storage, base, data, sample, rate)
+                    _account(kind, storage, base, data, sample, rate, self._sources)
             sample.next_row()
 
     def account_drop_row(
@@ -191,7 +207,7 @@ class FlowEngine:
         if self._probe > 0:
             self._note_keys(scratch, 0, data, context)
         if self.sampled.flows and sample.sampling_rate > 0:
-            _account(self.sampled, scratch, 0, data, context, sample.sampling_rate)
+            _account(self.sampled, scratch, 0, data, context, sample.sampling_rate, self._sources)
 
     def account_drop_sample(self, sample: DropSample, agent: str, resolver: PortResolver) -> None:
         """One drop sample the full decoder decoded."""
@@ -226,7 +242,7 @@ class FlowEngine:
         if self._probe > 0:
             self._note_keys(scratch, 0, data, sample)
         if self.dropped.flows:
-            _account(self.dropped, scratch, 0, data, sample, 1)
+            _account(self.dropped, scratch, 0, data, sample, 1, self._sources)
 
     def _note_keys(self, row: Row, base: int, data: Any, sample: SampleContext) -> None:
         self._probe -= 1
@@ -253,6 +269,7 @@ class FlowEngine:
                     flow.dropped = 0
         seen = self.keys_seen
         self.keys_seen = set()
+        self._sources = {}  # a new topology reaches the keys within a tick
         self._probe = KEY_PROBE_ROWS
         self.busy = True
         return partials, seen
@@ -276,7 +293,15 @@ def _text(data: Any, offset: int, length: int) -> str | None:
     return bytes(data[offset : offset + length]).decode("utf-8", "replace")
 
 
-def _account(kind: _Kind, row: Row, base: int, data: Any, sample: SampleContext, rate: int) -> None:
+def _account(
+    kind: _Kind,
+    row: Row,
+    base: int,
+    data: Any,
+    sample: SampleContext,
+    rate: int,
+    sources: dict[tuple[str, int, int], tuple[str, str, str, str]],
+) -> None:
     """Add one sample to every definition of ``kind`` it passes."""
     texts = [text(row, base, data, sample) for text in kind.texts]
     source: tuple[str, ...] | None = None
@@ -284,32 +309,44 @@ def _account(kind: _Kind, row: Row, base: int, data: Any, sample: SampleContext,
         predicate = flow.predicate
         if predicate is not None and not predicate(texts):
             continue
-        values = [texts[slot] for slot in flow.slots]
+        values = flow.key_of(texts)
         if None in values:
             continue
         if source is None:
-            source = _source(row, base, sample)
-        key: tuple[str, ...] = (*source, *values)  # type: ignore[arg-type]
+            where = (sample.agent, row[base + COL_SOURCE_TYPE], row[base + COL_SOURCE_INDEX])
+            source = sources.get(where)
+            if source is None:
+                if len(sources) >= SOURCE_CACHE:
+                    sources.clear()
+                source = sources[where] = _source(where, sample.resolver)
+        key: tuple[str, ...] = source + values  # type: ignore[operator]
         sums = flow.table.get(key)
         if sums is None:
             if len(flow.table) >= MAX_KEYS_PER_TICK:
                 flow.dropped += 1
                 continue
             sums = flow.table[key] = [0.0] * len(flow.sums)
-        for i, add in enumerate(flow.sums):
-            sums[i] += add(row, base, rate)
+        mode = flow.mode
+        if mode == _BYTES:
+            length = row[base + COL_FRAME_LENGTH]
+            if length > 0:
+                sums[0] += length * rate
+        elif mode == _FRAMES:
+            sums[0] += rate
+        else:
+            for i, add in enumerate(flow.sums):
+                sums[i] += add(row, base, rate)
 
 
-def _source(row: Row, base: int, sample: SampleContext) -> tuple[str, str, str, str]:
-    """(agent, data source, its role, the agent's node) of a row."""
-    source_type = row[base + COL_SOURCE_TYPE]
-    index = row[base + COL_SOURCE_INDEX]
+def _source(where: tuple[str, int, int], resolver: PortResolver) -> tuple[str, str, str, str]:
+    """(agent, data source, its role, the agent's node) of (agent, source type, index)."""
+    agent, source_type, index = where
     role = UNMAPPED
     if source_type == 0:
-        info = sample.resolver.resolve(sample.agent, index) if index > 0 else None
+        info = resolver.resolve(agent, index) if index > 0 else None
         if info is not None:
             role = info.role
         data_source = str(index)
     else:
         data_source = f"{source_type}:{index}"
-    return sample.agent, data_source, role, sample.resolver.node_of(sample.agent) or ""
+    return agent, data_source, role, resolver.node_of(agent) or ""
