@@ -119,8 +119,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             document = get_json(base, path, query)
             if not args.json:
                 out.write("\n")
-    except CollectorError as exc:
-        return report_error(str(exc))
+    except CollectorError as exc:  # a refused key or filter is a usage error
+        return report_error(str(exc), EXIT_USAGE if ": HTTP 400 " in str(exc) else EXIT_FAIL)
     except KeyboardInterrupt:
         out.flush()
         return EXIT_OK
