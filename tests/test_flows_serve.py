@@ -170,6 +170,7 @@ def _check_answers(
     assert got[f"{A},{C}"] / got[f"{A},{B}"] == pytest.approx(ac / ab, rel=1e-9)
     # t = 1 s after 3 s of steady traffic: 1 - e^-3 = 95 % of the rate, pacing jitter aside
     assert 0.8 * ab * rate < got[f"{A},{B}"] < 1.1 * ab * rate
+    assert set(pairs[0]) == {"key", "value", "agent", "dataSource"}  # sFlow-RT's shape
     assert pairs[0]["agent"] == LEAF1 and pairs[0]["dataSource"] == str(LEAF1_EDGE)
     assert got[f"{B},{A}"] / got[f"{A},{B}"] == pytest.approx(ba / ab, rel=1e-9)
     edge = json.loads(served.get("/activeflows/ALL/pair/json?aggMode=edge")[1])
@@ -219,6 +220,15 @@ def test_definitions_persist_across_a_restart(tmp_path: Path, topology: Path) ->
     try:
         qp = {"keys": "ibbtdestqp,ibbtopname", "value": "ibbtrdmalen", "n": 12}
         assert first.put("/flow/qp/json", json.dumps(qp).encode())[0] == 204
+        # sFlow-RT's define_flow.php example attributes, its logging ones accepted and ignored
+        example = {"keys": "ipsource,ipdestination", "value": "bytes", "values": ["frames"],
+                   "filter": "ipsource=10.0.0.1", "n": 10, "t": 10, "dropped": False,
+                   "fs": "_SEP_", "log": True, "flowStart": True, "activeTimeout": 10}  # fmt: skip
+        assert first.put("/flow/example/json", json.dumps(example).encode())[0] == 204
+        shown = json.loads(first.get("/flow/example/json")[1])
+        assert shown == {"keys": "ipsource,ipdestination", "value": "bytes", "values": ["frames"],
+                         "filter": "ipsource=10.0.0.1", "n": 10, "t": 10.0, "dropped": False,
+                         "fs": "_SEP_"}  # fmt: skip
     finally:
         first.stop()
     second = start_serve(topology, 1, "--flows-file", str(flows))
@@ -226,6 +236,7 @@ def test_definitions_persist_across_a_restart(tmp_path: Path, topology: Path) ->
         again = json.loads(second.get("/flow/qp/json")[1])
         assert (again["keys"], again["value"], again["n"]) == ("ibbtdestqp,ibbtopname",
                                                               "ibbtrdmalen", 12)  # fmt: skip
+        assert sorted(json.loads(second.get("/flow/json")[1])) == ["example", "qp"]
     finally:
         second.stop()
     flows.write_text('{"flows": {"x": {"keys": "nokey"}}}')

@@ -169,6 +169,19 @@ def _number_text(number: Number) -> Text:
     return text
 
 
+# Address bytes → text: a fabric has a bounded set of hosts, and the text of one costs more than
+# the lookup (6-byte MACs and 4/16-byte addresses never collide: the lengths differ).
+_TEXT_OF: dict[bytes, str] = {}
+TEXT_CACHE = 65_536
+
+
+def _remember(raw: bytes, text: str) -> str:
+    if len(_TEXT_OF) >= TEXT_CACHE:
+        _TEXT_OF.clear()  # bounded; cheap to recompute
+    _TEXT_OF[raw] = text
+    return text
+
+
 def _mac(at: int) -> Text:
     def mac(row: Row, base: int, data: Any, sample: SampleContext) -> str | None:
         offset = row[base + COL_HEADER_OFFSET]
@@ -176,7 +189,11 @@ def _mac(at: int) -> Text:
             return None
         if row[base + COL_HEADER_LENGTH] < at + 6:
             return None
-        return bytes(data[offset + at : offset + at + 6]).hex().upper()
+        raw = bytes(data[offset + at : offset + at + 6])
+        text = _TEXT_OF.get(raw)
+        if text is None:
+            text = _remember(raw, raw.hex().upper())
+        return text
 
     return mac
 
@@ -190,7 +207,11 @@ def _address(version: int, source: bool) -> Text:
         if l3 < 0 or row[base + COL_IP_VERSION] != version:
             return None
         at = l3 + first + skip
-        return inet_ntop(family, bytes(data[at : at + size]))
+        raw = bytes(data[at : at + size])
+        text = _TEXT_OF.get(raw)
+        if text is None:
+            text = _remember(raw, inet_ntop(family, raw))
+        return text
 
     return address
 
