@@ -264,6 +264,25 @@ def test_no_definition_costs_nothing_once_the_keys_are_probed() -> None:
     assert state.flows.busy  # probing again in the next tick
 
 
+def test_a_new_set_of_definitions_keeps_the_unchanged_ones_sums() -> None:
+    state = FabricState(_resolver())
+    state.set_flows(DEFINITIONS[:2])
+    pipeline = Pipeline(state, fast=True)
+    first, second = _datagrams()
+    pipeline.handle(first, 100.0)
+    replaced = parse_definition("qp", {"keys": "ibbtdestqp", "value": "bytes"})
+    state.set_flows([DEFINITIONS[0], (replaced, 9)])  # pair unchanged, qp replaced
+    pipeline.handle(second, 100.2)
+    flows = state.drain(100.5).flows
+    edge = (LEAF1, str(LEAF1_EDGE), "edge", "leaf1")
+    core = (LEAF1, str(LEAF1_CORE), "core", "leaf1")
+    assert flows["pair"] == _run(True)["pair"]  # both datagrams, as if nothing had changed
+    # the replaced one: only the second datagram's samples (QP 17 was in the first)
+    assert flows["qp"] == FlowPartial(
+        9, {(*edge, "18"): [1086 * 500.0], (*core, "19"): [1086 * 2000.0]}
+    )
+
+
 def test_a_tick_keeps_a_bounded_number_of_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     from collector.flows import engine
 

@@ -144,16 +144,29 @@ class _Kind:
 class FlowEngine:
     """Per-receiver flow accounting (module docstring)."""
 
-    def __init__(self, definitions: Iterable[tuple[FlowDefinition, int]] = ()) -> None:
+    def __init__(
+        self,
+        definitions: Iterable[tuple[FlowDefinition, int]] = (),
+        previous: FlowEngine | None = None,
+    ) -> None:
         entries = list(definitions)
         self.sampled = _Kind([e for e in entries if not e[0].dropped])
         self.dropped = _Kind([e for e in entries if e[0].dropped])
+        if previous is not None:  # unchanged definitions keep this tick's sums
+            held = {(f.definition.name, f.generation): f for f in previous._flows()}
+            for flow in self._flows():
+                old = held.get((flow.definition.name, flow.generation))
+                if old is not None:
+                    flow.table, flow.dropped = old.table, old.dropped
         self.active = bool(entries)
         self._scratch = array("q", [-1] * NUM_COLUMNS)
         self._probe = KEY_PROBE_ROWS
         self._sources: dict[tuple[str, int, int], tuple[str, str, str, str]] = {}
         self.keys_seen: set[str] = set()
         self.busy = True  # a definition is active or keys are being probed: the state calls in
+
+    def _flows(self) -> list[_Compiled]:
+        return [*self.sampled.flows, *self.dropped.flows]
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -259,14 +272,13 @@ class FlowEngine:
     def drain(self) -> tuple[dict[str, FlowPartial], set[str]]:
         """This tick's partial sums by definition name and the keys seen; starts a new tick."""
         partials: dict[str, FlowPartial] = {}
-        for kind in (self.sampled, self.dropped):
-            for flow in kind.flows:
-                if flow.table or flow.dropped:
-                    partials[flow.definition.name] = FlowPartial(
-                        flow.generation, flow.table, flow.dropped
-                    )
-                    flow.table = {}
-                    flow.dropped = 0
+        for flow in self._flows():
+            if flow.table or flow.dropped:
+                partials[flow.definition.name] = FlowPartial(
+                    flow.generation, flow.table, flow.dropped
+                )
+                flow.table = {}
+                flow.dropped = 0
         seen = self.keys_seen
         self.keys_seen = set()
         self._sources = {}  # a new topology reaches the keys within a tick

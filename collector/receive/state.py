@@ -199,9 +199,10 @@ class FabricState:
         self._new_period()
 
     def set_flows(self, definitions: list[tuple[FlowDefinition, int]]) -> None:
-        """Install the active flow definitions (with their generations); the partial sums of
-        the previous ones not yet drained are dropped with them."""
-        self.flows = FlowEngine(definitions)
+        """Install the active flow definitions (with their generations): the sums not yet
+        drained of a definition still active (same name and generation) are kept, the others'
+        dropped with them."""
+        self.flows = FlowEngine(definitions, self.flows)
 
     # -----------------------------------------------------------------------------------------
     # Period bookkeeping
