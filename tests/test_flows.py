@@ -9,7 +9,9 @@ against the closed form of an exponential moving average.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -377,3 +379,54 @@ def test_n_keeps_each_data_sources_largest() -> None:
     tables.tick(1000.0)
     found = tables.tables["qp"].active(AgentSelector.parse("ALL"), 100, 0.0, "max")
     assert [f.key for f in found] == ["8", "7", "6", "5", "4"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The serve room's store: generations, persistence, scrape-made definitions
+
+
+def test_the_store_numbers_persists_and_forgets(tmp_path: Path) -> None:
+    from collector.serve import flow_store
+    from collector.serve.flow_store import FlowFileError, FlowStore
+
+    announced: list[list[tuple[FlowDefinition, int]]] = []
+    now = [1000.0]
+    path = tmp_path / "flows.json"
+    store = FlowStore(path, announced.append, clock=lambda: now[0])
+    pair = store.put("pair", {"keys": "ipsource,ipdestination"})
+    assert [(d.name, g) for d, g in announced[-1]] == [("pair", 1)]
+    store.put("pair", {"keys": "ipsource, ipdestination"})  # the same definition: no change
+    assert len(announced) == 1
+    store.put("pair", {"keys": "ipsource,ipdestination", "t": 10})
+    assert [(d.name, g) for d, g in announced[-1]] == [("pair", 2)]
+    assert json.loads(path.read_text())["flows"]["pair"]["t"] == 10.0
+    assert not (tmp_path / "flows.json.tmp").exists()
+    scraped = store.ensure({"keys": "ibbtdestqp", "value": "frames"})
+    assert scraped.name == "prometheus_0" and store.get("prometheus_0") == scraped
+    assert store.ensure({"keys": "ibbtdestqp", "value": "frames"}) is scraped
+    assert sorted(json.loads(path.read_text())["flows"]) == ["pair"]  # not persisted
+    now[0] += flow_store.SCRAPE_FLOW_IDLE - 1
+    store.reap()
+    assert store.get("prometheus_0") is not None
+    now[0] += 2
+    store.reap()
+    assert store.get("prometheus_0") is None
+    assert [d.name for d, _ in announced[-1]] == ["pair"]
+    for i in range(flow_store.MAX_SCRAPE_FLOWS):
+        store.ensure({"keys": "agent", "value": "frames", "n": 5 + i % 16, "t": 1 + i})
+    with pytest.raises(FlowSpecError, match="at most 32 distinct flow scrapes"):
+        store.ensure({"keys": "agent", "value": "bytes"})
+    assert store.delete("pair") and not store.delete("pair")
+    for i in range(flow_store.MAX_DEFINITIONS):
+        store.put(f"f{i}", {"keys": "agent"})
+    with pytest.raises(FlowSpecError, match="at most 64 flow definitions"):
+        store.put("one_more", {"keys": "agent"})
+
+    again = FlowStore(path, announced.append)
+    assert again.load() == flow_store.MAX_DEFINITIONS
+    assert again.named()["f3"] == parse_definition("f3", {"keys": "agent"})
+    assert pair.keys == ("ipsource", "ipdestination")
+    path.write_text("{not json")
+    with pytest.raises(FlowFileError, match="flows file"):
+        FlowStore(path, announced.append).load()
+    assert FlowStore(tmp_path / "absent.json", announced.append).load() == 0
