@@ -3,7 +3,7 @@
 =============================================  ======================================
 path                                           what
 =============================================  ======================================
-``GET /flow/json``                             every active definition by name
+``GET /flow/json``                             every named definition by name
 ``GET|PUT|DELETE /flow/{name}/json``           one definition (PUT/DELETE: writes)
 ``GET /activeflows/{agent}/{name}/json``       top flows (``maxFlows``, ``minValue``,
                                                ``aggMode`` max|sum|edge|core)
