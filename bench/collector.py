@@ -22,8 +22,12 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
     python bench/collector.py --quick             # smoke run: 1 repeat, 2 s steps
     python bench/collector.py --parts cpu --workers-list 1
     python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1,sfcapd
+    python bench/collector.py --parts ramp --systems fabricscope-2,fabricscope-2-noring,sfcapd
     python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1 \
         --flow-definitions 5
+
+``fabricscope-N-noring`` is ``serve --workers N --receive-ring-bytes 0``: the receive loop reads
+its socket itself, without the compiled socket reader.
 
 Nothing is pinned (see CORE_SHARING); the sender's and each receiver's CPU per step are printed.
 """
@@ -370,9 +374,12 @@ class Receiver:
 class Fabricscope(Receiver):
     """``fabricscope serve --workers N --topology FILE``; own count fabricscope_datagrams_total."""
 
-    def __init__(self, tmp: Path, topology: Path, workers: int, flows: int = 0) -> None:
+    def __init__(
+        self, tmp: Path, topology: Path, workers: int, *, ring: bool = True, flows: int = 0
+    ) -> None:
         self.workers = workers
-        self.name = f"fabricscope-{workers}"
+        self.ring = ring  # False: --receive-ring-bytes 0 (the receive loop reads the socket)
+        self.name = f"fabricscope-{workers}" + ("" if ring else "-noring")
         super().__init__(tmp, topology)
         self.http_port = 0
         self.flows_file: Path | None = None
@@ -392,7 +399,7 @@ class Fabricscope(Receiver):
             [sys.executable, "-m", "collector", "serve", "--sflow-bind", f"127.0.0.1:{self.port}",
              "--http-bind", f"127.0.0.1:{self.http_port}", "--workers", str(self.workers),
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
-             "--log-level", "warning",
+             "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"]),
              *(["--flows-file", str(self.flows_file)] if self.flows_file else [])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -684,8 +691,9 @@ class Bench:
 
 
 def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | None:
-    if name.startswith("fabricscope-"):
-        return Fabricscope(tmp, topology, int(name.rsplit("-", 1)[1]), flows)
+    if name.startswith("fabricscope-"):  # fabricscope-N, or fabricscope-N-noring
+        workers, _, variant = name.removeprefix("fabricscope-").partition("-")
+        return Fabricscope(tmp, topology, int(workers), ring=variant != "noring", flows=flows)
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:
         package = {"sfcapd": "nfdump-sflow", "sfacctd": "pmacct"}[name]
@@ -907,7 +915,9 @@ def cpu_part(bench: Bench) -> None:
         rows = []
         for label, (kind, metric_kind, per_second) in CPU_KINDS.items():
             cf = bench.corpus(kind)
-            serve = Fabricscope(bench.tmp, bench.topology, workers, bench.args.flow_definitions)
+            serve = Fabricscope(
+                bench.tmp, bench.topology, workers, flows=bench.args.flow_definitions
+            )
             serve.start()
             try:
                 time.sleep(1.0)
