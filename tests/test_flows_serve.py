@@ -156,6 +156,14 @@ def _check_answers(
     assert text[0].split() == ["frames", "ibbtdestqp", "ingressport"]
     assert [line.split()[-2:] for line in text[1:]] == [["17", "swp3"], ["18", "swp3"]]
     assert text[1].split()[1] in ("frames/s", "kframes/s")
+    follow = subprocess.run(
+        [*cli, "ibbtopname", "--value", "frames", "--follow", "--count", "2", "--interval", "0.3",
+         "--json"],
+        capture_output=True, text=True, env=env(), timeout=30,
+    )  # fmt: skip
+    assert follow.returncode == 0, follow.stderr
+    tables = [json.loads(line) for line in follow.stdout.splitlines()]
+    assert len(tables) == 2 and tables[1]["definition"]["keys"] == "ibbtopname"
     refused = subprocess.run(
         [*cli, "ipsource", "--filter", "ipsource=1&"],
         capture_output=True, text=True, env=env(), timeout=30,
@@ -205,7 +213,7 @@ def _check_answers(
     assert served.get(scrape.replace("metric=fabric%20drops&", ""))[0] == 400
     assert served.get(scrape + "&aggMode=" + quote("none"))[0] == 400
     metrics = served.metrics()
-    assert metrics[("fabricscope_flow_definitions", ())] == 5.0  # 2 named, 3 made by queries
+    assert metrics[("fabricscope_flow_definitions", ())] == 6.0  # 2 named, 4 made by queries
     assert metrics[("fabricscope_flow_keys", (("flow", "pair"),))] == 3.0
 
     assert _delete(served, "/flow/qp/json") == 204
