@@ -110,6 +110,10 @@ def test_flows_over_udp_rest_and_the_prometheus_scrape(served: Served, tmp_path:
     assert status == 400 and "filter: expected a key at 'end of filter' (offset 12)" in body
     status, body = served.put("/flow/bad/json", b'{"keys":"ipsauce"}')
     assert status == 400 and "unknown key at 'ipsauce'" in body
+    status, body = served.put("/flow/bad/json", b"\xff{not json")
+    assert status == 400 and body.startswith("definition: not JSON")
+    assert served.put("/flow/bad/json", b"[" * 70_000)[0] == 413  # bounded body
+    assert served.put("/flow/a%2Fb/json", b'{"keys":"agent"}')[0] in (400, 404)
     status, body = served.get("/flow/json")
     assert status == 200 and sorted(json.loads(body)) == ["pair", "qp"]
     assert json.loads(served.get("/flow/pair/json")[1])["keys"] == "ipsource,ipdestination"
