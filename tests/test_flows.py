@@ -258,12 +258,17 @@ def test_no_definition_costs_nothing_once_the_keys_are_probed() -> None:
     samples = tuple(_sample(i + 1, frame, 1086, 100, LEAF1_EDGE) for i in range(40))
     for seq in range(1, 4):
         pipeline.handle(wire(datagram(LEAF1, seq, samples)), 100.0)
-    assert not state.flows.active and not state.flows.busy  # the probe budget is spent
+    assert not state.flows.active and not state.flows.busy_rows  # the probe budget is spent
+    assert state.flows.busy_drops  # no drop notification yet: its own budget is untouched
+    drop = DropSample(True, 1, DataSource(0, LEAF1_EDGE), 0, LEAF1_EDGE, 0, 259,
+                      (ExtendedLinuxDropReason("TC_EGRESS"),))  # fmt: skip
+    pipeline.handle(wire(datagram(LEAF1, 4, (*samples[:30], drop))), 100.5)
     delta = state.drain(101.0)
+    assert {"reason", "linuxreason"} <= set(delta.flow_keys)  # not crowded out by the flows
     assert delta.flows == {}
     assert {"ipsource", "ibbtdestqp", "udpdestinationport", "ingressport"} <= set(delta.flow_keys)
-    assert "tcpsourceport" not in delta.flow_keys and "reason" not in delta.flow_keys
-    assert state.flows.busy  # probing again in the next tick
+    assert "tcpsourceport" not in delta.flow_keys  # no TCP sample seen
+    assert state.flows.busy_rows  # probing again in the next tick
 
 
 def test_a_new_set_of_definitions_keeps_the_unchanged_ones_sums() -> None:

@@ -13,8 +13,9 @@ data source: ``(agent, data source, data source role, node, key texts…)`` → 
 ``drain()`` hands the tick's ``FlowPartial``s over (they ride in the ``Delta``). Keys beyond
 ``MAX_KEYS_PER_TICK`` per definition and tick are not kept but counted in the partial.
 
-Flow keys seen: ``probe`` looks at a few rows per tick (``KEY_PROBE_ROWS``, also while no
-definition is active) and notes which keys they have, for ``GET /flowkeys/json``.
+Flow keys seen: a few packet samples and a few drop notifications per tick (``KEY_PROBE_ROWS``
+each, also while no definition is active) have their keys noted, for ``GET /flowkeys/json``;
+``busy_rows`` / ``busy_drops`` tell the state whether to call in at all.
 """
 
 from __future__ import annotations
@@ -161,9 +162,11 @@ class FlowEngine:
         self.active = bool(entries)
         self._scratch = array("q", [-1] * NUM_COLUMNS)
         self._probe = KEY_PROBE_ROWS
+        self._probe_drops = KEY_PROBE_ROWS  # apart: packet samples would use up a shared budget
         self._sources: dict[tuple[str, int, int], tuple[str, str, str, str]] = {}
         self.keys_seen: set[str] = set()
-        self.busy = True  # a definition is active or keys are being probed: the state calls in
+        # the state calls in while a definition of the kind is active or its keys are probed
+        self.busy_rows = self.busy_drops = True
 
     def _flows(self) -> list[_Compiled]:
         return [*self.sampled.flows, *self.dropped.flows]
@@ -179,6 +182,7 @@ class FlowEngine:
         for i in range(rows.count):
             base = i * NUM_COLUMNS
             if self._probe > 0:
+                self._probed()
                 self._note_keys(storage, base, data, sample)
             if kind.flows:
                 rate = storage[base + COL_SAMPLING_RATE]
@@ -218,6 +222,7 @@ class FlowEngine:
                sample.input.value, sample.output.format, sample.output.value)  # fmt: skip
         context = SampleContext(agent, resolver)
         if self._probe > 0:
+            self._probed()
             self._note_keys(scratch, 0, data, context)
         if self.sampled.flows and sample.sampling_rate > 0:
             _account(self.sampled, scratch, 0, data, context, sample.sampling_rate, self._sources)
@@ -252,15 +257,21 @@ class FlowEngine:
     ) -> None:  # fmt: skip
         _ports(scratch, source_type, source_index, 0, in_if, 0, out_if)
         scratch[COL_SAMPLING_RATE] = 1
-        if self._probe > 0:
+        if self._probe_drops > 0:
+            self._probe_drops -= 1
+            if self._probe_drops <= 0:
+                self.busy_drops = bool(self.dropped.flows)
             self._note_keys(scratch, 0, data, sample)
         if self.dropped.flows:
             _account(self.dropped, scratch, 0, data, sample, 1, self._sources)
 
-    def _note_keys(self, row: Row, base: int, data: Any, sample: SampleContext) -> None:
+    def _probed(self) -> None:
+        """One packet sample's keys noted."""
         self._probe -= 1
         if self._probe <= 0:
-            self.busy = self.active
+            self.busy_rows = bool(self.sampled.flows)
+
+    def _note_keys(self, row: Row, base: int, data: Any, sample: SampleContext) -> None:
         seen = self.keys_seen
         for name, text in TEXTS.items():
             if name not in seen and text(row, base, data, sample) is not None:
@@ -282,8 +293,8 @@ class FlowEngine:
         seen = self.keys_seen
         self.keys_seen = set()
         self._sources = {}  # a new topology reaches the keys within a tick
-        self._probe = KEY_PROBE_ROWS
-        self.busy = True
+        self._probe = self._probe_drops = KEY_PROBE_ROWS
+        self.busy_rows = self.busy_drops = True
         return partials, seen
 
 

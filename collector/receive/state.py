@@ -397,7 +397,7 @@ class FabricState:
                 if roce.aeth is not None:
                     syndrome = roce.aeth.syndrome
         self.observer.observe_packet(agent, sample.input.ifindex, packet, self.resolver, now)
-        if self.flows.busy:
+        if self.flows.busy_rows:
             self.flows.account_flow_sample(sample, agent, self.resolver)
         self._count_flow(
             track,
@@ -558,8 +558,9 @@ class FabricState:
             accounting.roce_edge_frames = 0.0
             self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
         flows = self.flows
-        if flows.busy and (rows.count or rows.drop_count):
+        if rows.count and flows.busy_rows:
             flows.account_rows(rows, data, agent, self.resolver)
+        if rows.drop_count and flows.busy_drops:
             for k in range(rows.drop_count):
                 flows.account_drop_row(rows.drop_row(k), data, agent, self.resolver)
         if rows.count:
@@ -745,7 +746,7 @@ class FabricState:
     ) -> None:
         self.count("samples", ("drop",))
         self.observer.record_drop(agent, sample, self.resolver, now)
-        if self.flows.busy:
+        if self.flows.busy_drops:
             self.flows.account_drop_sample(sample, agent, self.resolver)
         source = (sample.source.type << 32) | sample.source.index
         if track is not None:
