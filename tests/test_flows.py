@@ -24,7 +24,7 @@ from collector.flows.keys import KEYS
 from collector.receive.pipeline import Pipeline
 from collector.receive.state import FabricState
 from decoders.encode import sampled_header
-from decoders.frames import rocev2_frame
+from decoders.frames import reth, rocev2_frame
 from decoders.records import (
     DataSource,
     DropSample,
@@ -249,6 +249,58 @@ def test_the_engine_sums_each_sample_scaled_by_its_rate(fast: bool) -> None:
 
 def test_both_decode_paths_give_the_same_sums() -> None:
     assert _run(True) == _run(False)
+
+
+def test_rows_seen_before_give_what_making_their_keys_again_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # rows alike but for one input of one key each: every key must tell them apart
+    base: dict[str, object] = {"src_ip": A, "dst_ip": B}
+    variants = [
+        rocev2_frame(0x0A, dest_qp=17, psn=1, payload=b"\x00" * 40, **{**base, **kw})  # type: ignore[arg-type]
+        for kw in (
+            {}, {"ecn": 3}, {"dscp": 10}, {"src_mac": "02:00:00:00:00:09"},
+            {"dst_mac": "02:00:00:00:00:08"}, {"vlans": (7,)}, {"src_port": 5000},
+            {"solicited_event": True}, {"pkey": 0x7FFF}, {"dst_ip": C}, {"src_ip": C},
+        )
+    ]  # fmt: skip
+    variants += [_frame(A, B, 18), _frame(A, B, 17, opcode=0x06, ext=reth(1, 2, 4096))]
+    n = len(variants)
+    samples = tuple(  # each variant twice from the same port: the second is a hit
+        _sample(i + 1, frame, 1000 + i % n, 10 * (i + 1), LEAF1_EDGE if i % n % 2 else LEAF1_CORE)
+        for i, frame in enumerate([*variants, *variants])
+    )
+    data = [wire(datagram(LEAF1, 1, samples[:n])), wire(datagram(LEAF1, 2, samples[n:]))]
+    absent = {"vlan", "tcpsourceport", "tcpdestinationport", "ip6source", "ip6destination",
+              "ibbtrdmalen", "ibbtaethack"}  # fmt: skip
+    every = [k for k, spec in KEYS.items() if not spec.dropped_only and k not in absent]
+    half = len(every) // 2  # at most 16 keys a definition
+    definitions = [
+        (parse_definition("all", {"keys": every[:half], "values": "frames,ibbtrdmalen"}), 1),
+        (parse_definition("rest", {"keys": every[half:]}), 4),
+        (parse_definition("mac", {"keys": "macsource,macdestination,vlan"}), 2),
+        (parse_definition("few", {"keys": "ipdscp,ipecn", "filter": "ibbtse!=1"}), 3),
+    ]
+
+    def run() -> dict[str, FlowPartial]:
+        state = FabricState(_resolver())
+        state.set_flows(definitions)
+        pipeline = Pipeline(state, fast=True)
+        for d in data:
+            pipeline.handle(d, 100.0)
+        return state.drain(100.5).flows
+
+    cached = run()
+    from collector.flows import engine
+
+    monkeypatch.setattr(engine, "SEEN_CACHE", 0)  # every row made again
+    assert run() == cached
+    texts = {text for key in [*cached["all"].sums, *cached["rest"].sums] for text in key[4:]}
+    # each variant's own input reached a key text (none was taken for another row's)
+    assert {"3", "10", "020000000009", "020000000008", "5000", "32767", C, "18", "6"} <= texts
+    assert {k[4:][every[half:].index("ibbtse")] for k in cached["rest"].sums} == {"0", "1"}
+    assert [k[4:] for k in cached["mac"].sums] == [("020000000001", "020000000002", "7")]
+    assert {k[4:] for k in cached["few"].sums} == {("26", "2"), ("26", "3"), ("10", "2")}
 
 
 def test_no_definition_costs_nothing_once_the_keys_are_probed() -> None:

@@ -27,7 +27,16 @@ from typing import Any
 
 from collector.delta import FlowPartial
 from collector.flows.definition import FlowDefinition
-from collector.flows.extract import NUMBERS, TEXTS, Row, SampleContext, Text, frame_length
+from collector.flows.extract import (
+    NUMBERS,
+    RAWS,
+    TEXTS,
+    Raw,
+    Row,
+    SampleContext,
+    Text,
+    frame_length,
+)
 from collector.flows.filter import Predicate, compile_filter, filter_keys
 from decoders.drop_reasons import drop_reason_name
 from decoders.fast import (
@@ -70,6 +79,7 @@ KEY_PROBE_ROWS = 64  # rows per tick whose keys are noted for /flowkeys/json
 Sum = Callable[[Row, int, int], float]
 _BYTES, _FRAMES, _GENERIC = 0, 1, 2
 SOURCE_CACHE = 65_536  # (agent, data source) → key prefix, cleared every tick
+SEEN_CACHE = 100_000  # rows' raw inputs → their definitions' sums, per kind, cleared every tick
 
 
 def _sum_of(name: str) -> Sum:
@@ -139,7 +149,16 @@ class _Kind:
                     names.append(key)
         slot_of = {name: i for i, name in enumerate(names)}
         self.texts: tuple[Text, ...] = tuple(TEXTS[name] for name in names)
+        raws: list[Raw] = []
+        for name in names:
+            raw = RAWS[name]
+            if raw is not None and raw not in raws:
+                raws.append(raw)
+        self.raws = tuple(raws)
         self.flows = [_Compiled(d, g, slot_of) for d, g in entries]
+        # (agent, data source, raw inputs) → [(definition, its sums of the key, or None when
+        # the tick's table is full)]: the texts, filters and keys of a row seen before this tick
+        self.seen: dict[tuple[object, ...], list[tuple[_Compiled, list[float] | None]]] = {}
 
 
 class FlowEngine:
@@ -293,6 +312,8 @@ class FlowEngine:
         seen = self.keys_seen
         self.keys_seen = set()
         self._sources = {}  # a new topology reaches the keys within a tick
+        for kind in (self.sampled, self.dropped):
+            kind.seen = {}  # they point into the tables just handed over
         self._probe = self._probe_drops = KEY_PROBE_ROWS
         self.busy_rows = self.busy_drops = True
         return partials, seen
@@ -326,7 +347,44 @@ def _account(
     sources: dict[tuple[str, int, int], tuple[str, str, str, str]],
 ) -> None:
     """Add one sample to every definition of ``kind`` it passes."""
+    signature = (
+        sample.agent,
+        row[base + COL_SOURCE_TYPE],
+        row[base + COL_SOURCE_INDEX],
+        *[raw(row, base, data, sample) for raw in kind.raws],
+    )
+    entry = kind.seen.get(signature)
+    if entry is None:
+        if len(kind.seen) >= SEEN_CACHE:
+            kind.seen.clear()
+        entry = kind.seen[signature] = _entry(kind, row, base, data, sample, sources)
+    for flow, sums in entry:
+        if sums is None:
+            flow.dropped += 1
+            continue
+        mode = flow.mode
+        if mode == _BYTES:
+            length = row[base + COL_FRAME_LENGTH]
+            if length > 0:
+                sums[0] += length * rate
+        elif mode == _FRAMES:
+            sums[0] += rate
+        else:
+            for i, add in enumerate(flow.sums):
+                sums[i] += add(row, base, rate)
+
+
+def _entry(
+    kind: _Kind,
+    row: Row,
+    base: int,
+    data: Any,
+    sample: SampleContext,
+    sources: dict[tuple[str, int, int], tuple[str, str, str, str]],
+) -> list[tuple[_Compiled, list[float] | None]]:
+    """Which definitions a row counts for, each with the sums of its key (texts made here)."""
     texts = [text(row, base, data, sample) for text in kind.texts]
+    entry: list[tuple[_Compiled, list[float] | None]] = []
     source: tuple[str, ...] | None = None
     for flow in kind.flows:
         predicate = flow.predicate
@@ -344,21 +402,10 @@ def _account(
                 source = sources[where] = _source(where, sample.resolver)
         key: tuple[str, ...] = source + values  # type: ignore[operator]
         sums = flow.table.get(key)
-        if sums is None:
-            if len(flow.table) >= MAX_KEYS_PER_TICK:
-                flow.dropped += 1
-                continue
+        if sums is None and len(flow.table) < MAX_KEYS_PER_TICK:
             sums = flow.table[key] = [0.0] * len(flow.sums)
-        mode = flow.mode
-        if mode == _BYTES:
-            length = row[base + COL_FRAME_LENGTH]
-            if length > 0:
-                sums[0] += length * rate
-        elif mode == _FRAMES:
-            sums[0] += rate
-        else:
-            for i, add in enumerate(flow.sums):
-                sums[i] += add(row, base, rate)
+        entry.append((flow, sums))
+    return entry
 
 
 def _source(where: tuple[str, int, int], resolver: PortResolver) -> tuple[str, str, str, str]:

@@ -271,6 +271,74 @@ TEXTS: dict[str, Text] = {
 assert set(TEXTS) == set(KEYS), sorted(set(TEXTS) ^ set(KEYS))
 
 
+# ---------------------------------------------------------------------------------------------
+# Raw inputs: what a key's text is made of, cheap to read (no text made). Within one tick (the
+# topology may change between ticks), the agent, the data source and the raw inputs of a row
+# determine every key text, so the engine looks texts up by them instead of making them again.
+
+Raw = Callable[[Row, int, Any, "SampleContext"], object]
+
+
+def _raw_bytes(offset_column: int, at: int, size: int, check: Callable[[Row, int], bool]) -> Raw:
+    def raw(row: Row, base: int, data: Any, sample: SampleContext) -> object:
+        offset = row[base + offset_column]
+        if offset < 0 or not check(row, base):
+            return None
+        return bytes(data[offset + at : offset + at + size])
+
+    return raw
+
+
+def _mac_raw(row: Row, base: int, data: Any, sample: SampleContext) -> object:
+    offset = row[base + COL_HEADER_OFFSET]
+    if offset < 0 or row[base + COL_HEADER_PROTOCOL] != 1:
+        return None
+    return bytes(data[offset : offset + min(12, row[base + COL_HEADER_LENGTH])])
+
+
+def _ipv4(row: Row, base: int) -> bool:
+    return row[base + COL_IP_VERSION] == 4
+
+
+def _ipv6(row: Row, base: int) -> bool:
+    return row[base + COL_IP_VERSION] == 6
+
+
+def _number_raw(number: Number) -> Raw:
+    return lambda row, base, data, sample: number(row, base)
+
+
+_MAC_RAW = _mac_raw  # both addresses at once (as far as the header holds them)
+_V4_RAW = _raw_bytes(COL_L3_OFFSET, 12, 8, _ipv4)  # source and destination
+_V6_RAW = _raw_bytes(COL_L3_OFFSET, 8, 32, _ipv6)
+_IN_RAW = _number_raw(_input)
+_OUT_RAW = _number_raw(_output)
+_OPCODE_RAW = _number_raw(NUMBERS["ibbtopcode"])
+
+RAWS: dict[str, Raw | None] = {
+    "agent": None,  # the agent is part of every lookup already
+    "node": None,  # a function of the agent
+    "macsource": _MAC_RAW,
+    "macdestination": _MAC_RAW,
+    "ipsource": _V4_RAW,
+    "ipdestination": _V4_RAW,
+    "ip6source": _V6_RAW,
+    "ip6destination": _V6_RAW,
+    "ibbtopname": _OPCODE_RAW,
+    "ibbtoptransport": _OPCODE_RAW,
+    "ibbtaethack": _number_raw(_column(COL_AETH_SYNDROME)),
+    "reason": lambda row, base, data, sample: sample.reason,
+    "linuxreason": lambda row, base, data, sample: sample.linux_reason,
+    "function": lambda row, base, data, sample: sample.function,
+    **{f"ingress{part}": _IN_RAW for part in ("node", "port", "role")},
+    **{f"egress{part}": _OUT_RAW for part in ("node", "port", "role")},
+    **{name: _number_raw(number) for name, number in NUMBERS.items()},
+}
+RAWS.update({"inputifindex": _IN_RAW, "outputifindex": _OUT_RAW, "ibbtopcode": _OPCODE_RAW})
+
+assert set(RAWS) == set(KEYS), sorted(set(RAWS) ^ set(KEYS))
+
+
 def frame_length(row: Row, base: int) -> int:
     """The sampled frame's length in bytes (-1 when no record says)."""
     return row[base + COL_FRAME_LENGTH]
