@@ -12,6 +12,9 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
 * ``cpu``: each single-kind corpus at a fixed rate below loss to ``serve --workers 1`` and
   ``2``: utime + stime of all its processes ÷ samples of that kind it counted.
 * ``render``: ``/metrics`` render time and the web UI's JSON documents, 1,000 switches × 64 ports.
+* ``--flow-definitions N`` (0, 5 or 20; default 0): every ``fabricscope serve`` starts with the
+  first N of ``FLOW_DEFINITIONS`` active (a ``--flows-file``), to state what flow definitions
+  cost the ingest (docs/flows.md); run the ramp once per N.
 * ``--rss-minutes M``: RSS over time at half the no-loss rate on the simulator's 1,000-switch
   fabric.
 
@@ -20,6 +23,8 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
     python bench/collector.py --parts cpu --workers-list 1
     python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1,sfcapd
     python bench/collector.py --parts ramp --systems fabricscope-2,fabricscope-2-noring,sfcapd
+    python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1 \
+        --flow-definitions 5
 
 ``fabricscope-N-noring`` is ``serve --workers N --receive-ring-bytes 0``: the receive loop reads
 its socket itself, without the compiled socket reader.
@@ -69,6 +74,7 @@ assert _spec is not None and _spec.loader is not None
 fc = importlib.util.module_from_spec(_spec)
 sys.modules["bench_fabric_corpus"] = fc  # dataclasses look their module up
 _spec.loader.exec_module(fc)
+FLOW_DEFINITIONS = fc._load_sibling("flow_set").FLOW_DEFINITIONS  # bench/flow_set.py
 
 LOSS_LIMIT = 0.001
 RCVBUF = 32 * 1024 * 1024  # asked of every receiver alike; the kernel clamps to rmem_max
@@ -368,12 +374,19 @@ class Receiver:
 class Fabricscope(Receiver):
     """``fabricscope serve --workers N --topology FILE``; own count fabricscope_datagrams_total."""
 
-    def __init__(self, tmp: Path, topology: Path, workers: int, *, ring: bool = True) -> None:
+    def __init__(
+        self, tmp: Path, topology: Path, workers: int, *, ring: bool = True, flows: int = 0
+    ) -> None:
         self.workers = workers
         self.ring = ring  # False: --receive-ring-bytes 0 (the receive loop reads the socket)
         self.name = f"fabricscope-{workers}" + ("" if ring else "-noring")
         super().__init__(tmp, topology)
         self.http_port = 0
+        self.flows_file: Path | None = None
+        if flows:
+            self.flows_file = tmp / f"flows-{flows}.json"
+            chosen = {f"bench{i}": d for i, d in enumerate(FLOW_DEFINITIONS[:flows])}
+            self.flows_file.write_text(json.dumps({"version": 1, "flows": chosen}))
 
     def start(self) -> None:
         """Start serve on free loopback ports and wait for its sockets."""
@@ -386,7 +399,8 @@ class Fabricscope(Receiver):
             [sys.executable, "-m", "collector", "serve", "--sflow-bind", f"127.0.0.1:{self.port}",
              "--http-bind", f"127.0.0.1:{self.http_port}", "--workers", str(self.workers),
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
-             "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"])],
+             "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"]),
+             *(["--flows-file", str(self.flows_file)] if self.flows_file else [])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -676,10 +690,10 @@ class Bench:
                   f"bytes ({len(granted)} socket(s))", flush=True)  # fmt: skip
 
 
-def _system(name: str, tmp: Path, topology: Path) -> Receiver | None:
+def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | None:
     if name.startswith("fabricscope-"):  # fabricscope-N, or fabricscope-N-noring
         workers, _, variant = name.removeprefix("fabricscope-").partition("-")
-        return Fabricscope(tmp, topology, int(workers), ring=variant != "noring")
+        return Fabricscope(tmp, topology, int(workers), ring=variant != "noring", flows=flows)
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:
         package = {"sfcapd": "nfdump-sflow", "sfacctd": "pmacct"}[name]
@@ -693,6 +707,7 @@ def ramp_part(bench: Bench) -> dict[tuple[str, str], int]:
     args = bench.args
     rates = [int(r) for r in args.rates.split(",")]
     print(f"\nramp: {args.seconds:g} s per step, loss limit {LOSS_LIMIT:.1%}, rates {rates}\n"
+          f"flow definitions active: {args.flow_definitions}\n"
           f"core sharing: {CORE_SHARING}", flush=True)  # fmt: skip
     medians: dict[tuple[str, str], int] = {}
     for kind in args.corpora.split(","):
@@ -701,7 +716,7 @@ def ramp_part(bench: Bench) -> dict[tuple[str, str], int]:
         runs: dict[str, list[Ramp]] = {}
         for r in range(repeat):  # interleaved, so slow drifts of the machine hit all alike
             for name in args.systems.split(","):
-                system = _system(name, bench.tmp, bench.topology)
+                system = _system(name, bench.tmp, bench.topology, args.flow_definitions)
                 if system is None:
                     continue
                 print(f"  {kind} repeat {r + 1}/{repeat}: {name}", flush=True)
@@ -900,7 +915,9 @@ def cpu_part(bench: Bench) -> None:
         rows = []
         for label, (kind, metric_kind, per_second) in CPU_KINDS.items():
             cf = bench.corpus(kind)
-            serve = Fabricscope(bench.tmp, bench.topology, workers)
+            serve = Fabricscope(
+                bench.tmp, bench.topology, workers, flows=bench.args.flow_definitions
+            )
             serve.start()
             try:
                 time.sleep(1.0)
@@ -1020,6 +1037,8 @@ def main() -> int:
     parser.add_argument("--rss-rate", type=int, default=0, help="default: half the no-loss rate")
     parser.add_argument("--rss-sim-seconds", type=float, default=2.0)
     parser.add_argument("--workers", type=int, default=1, help="serve --workers for the RSS run")
+    parser.add_argument("--flow-definitions", type=int, default=0, choices=(0, 5, 20),
+                        help="flow definitions active in every serve (default 0)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.repeat = args.other_repeat = 1

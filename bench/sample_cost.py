@@ -9,7 +9,8 @@ counters that advance at a plausible rate. A ``FabricState`` behind the fast-pat
 probation), then the timed rounds, with a ``drain`` after each (the once-a-tick hand-over is
 part of the cost, and so are the drop log's events: at most 1,000 a tick, each decoding its
 sample in full), under the garbage collector thresholds a receiver sets. The figure is CPU time
-(``time.process_time``) per sample, median of ``--repeat`` runs.
+(``time.process_time``) per sample, median of ``--repeat`` runs. ``--flow-definitions N``
+makes the first N of ``bench/flow_set.py`` active in the state (what they cost per sample).
 
     python bench/sample_cost.py                  # the selected build (compiled if present)
     FABRICSCOPE_PURE=1 python bench/sample_cost.py   # the plain-Python build
@@ -34,6 +35,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if importlib.util.find_spec("collector") is None:  # a checkout without an install
     sys.path.insert(0, str(_HERE.parent))
 
+from collector.flows.definition import FlowDefinition, parse_definition  # noqa: E402
 from collector.receive import accounting  # noqa: E402
 from collector.receive.pipeline import Pipeline  # noqa: E402
 from collector.receive.receivers import GC_THRESHOLDS  # noqa: E402
@@ -191,7 +193,18 @@ class Corpus:
         return out
 
 
-def measure(kind: str, switches: int, rounds: int, repeat: int) -> tuple[float, int, int]:
+def _flow_set(n: int) -> list[tuple[FlowDefinition, int]]:
+    spec = importlib.util.spec_from_file_location("_bench_flow_set", _HERE / "flow_set.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    chosen = module.FLOW_DEFINITIONS[:n]
+    return [(parse_definition(f"bench{i}", d), i + 1) for i, d in enumerate(chosen)]
+
+
+def measure(
+    kind: str, switches: int, rounds: int, repeat: int, flows: int = 0
+) -> tuple[float, int, int]:
     """(median CPU µs per sample, samples per run, ports of the fabric) for one kind."""
     corpus = Corpus(kind, switches)
     warmup = [corpus.round(1000 * (r + 1)) for r in range(2)]
@@ -203,6 +216,8 @@ def measure(kind: str, switches: int, rounds: int, repeat: int) -> tuple[float, 
     gc.set_threshold(*GC_THRESHOLDS)  # as a receiver runs
     for _ in range(repeat):
         state = FabricState(PortResolver(TopologyIndex(topology)))
+        if flows:
+            state.set_flows(_flow_set(flows))
         handle: Callable[[bytes, float], None] = Pipeline(state, fast=True).handler
         for r, batch in enumerate(warmup):
             for data in batch:
@@ -229,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switches", type=int, default=512)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds (agent seconds)")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--flow-definitions", type=int, default=0, choices=(0, 5, 20))
     args = parser.parse_args(argv)
     kinds = [k for k in args.kinds.split(",") if k]
     unknown = sorted(set(kinds) - set(KINDS))
@@ -236,10 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown kind {unknown[0]!r}")
     print(
         f"scan: {fast.IMPLEMENTATION}, accounting: {accounting.IMPLEMENTATION}; "
-        f"{args.switches} switches, median of {args.repeat}"
+        f"{args.switches} switches, median of {args.repeat}; "
+        f"flow definitions active: {args.flow_definitions}"
     )
     for kind in kinds:
-        cost, samples, ports = measure(kind, args.switches, args.rounds, args.repeat)
+        cost, samples, ports = measure(
+            kind, args.switches, args.rounds, args.repeat, args.flow_definitions
+        )
         print(f"  {kind:<9} {cost:7.2f} µs/sample  ({samples:,} samples per run, {ports:,} ports)")
     return 0
 

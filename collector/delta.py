@@ -2,9 +2,10 @@
 
 Counters and histogram buckets add; agent and port statuses are latest-wins (the kernel pins an
 agent to one worker, so there is one writer per key). Everything is plain data; across a process
-boundary a delta travels in ``collector.delta_codec``'s versioned encoding. A worker whose
-aggregator lags folds the deltas of later ticks into the one still waiting (``Delta.absorb``):
-the aggregator then sees the same totals and latest statuses as if it had merged each.
+boundary a delta travels in ``collector.delta_codec``'s versioned encoding. Flow definitions'
+partial sums add per key. A worker whose aggregator lags folds the deltas of later ticks into the
+one still waiting (``Delta.absorb``): the aggregator then sees the same totals and latest
+statuses as if it had merged each.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ UNKNOWN_SPEED = 2**64 - 1  # ifSpeed all ones: the agent does not know its port'
 MAX_HELD_EVENTS = 10_000
 MAX_HELD_LOCATIONS = 100_000
 MAX_HELD_FLOW_AGENTS = 200_000
+MAX_HELD_FLOW_KEYS = 100_000  # per flow definition
 
 
 @dataclass(slots=True)
@@ -130,6 +132,42 @@ class Observations:
                     flow_agents[agent] = seen
 
 
+FlowKey = tuple[str, ...]  # (agent, data source, its role, node, key texts…)
+
+
+@dataclass(slots=True)
+class FlowPartial:
+    """One flow definition's sums of one tick (``collector.flows.engine``): key → one sum per
+    value of ``definition.sums``, scaled by each sample's sampling rate."""
+
+    generation: int  # which version of the definition produced them
+    sums: dict[FlowKey, list[float]] = field(default_factory=dict)
+    dropped: int = 0  # keys not kept (the per-tick bound)
+
+    def absorb(self, later: FlowPartial) -> None:
+        """Add a later tick's sums of the same definition (a newer generation replaces)."""
+        if later.generation != self.generation:
+            if later.generation > self.generation:
+                self.generation, self.sums, self.dropped = (
+                    later.generation,
+                    later.sums,
+                    later.dropped,
+                )
+            return
+        mine = self.sums
+        for key, sums in later.sums.items():
+            current = mine.get(key)
+            if current is None:
+                if len(mine) >= MAX_HELD_FLOW_KEYS:
+                    self.dropped += 1
+                    continue
+                mine[key] = list(sums)
+            else:
+                for i, value in enumerate(sums):
+                    current[i] += value
+        self.dropped += later.dropped
+
+
 @dataclass(slots=True)
 class Delta:
     """Everything that changed since the previous drain of one receiver."""
@@ -146,6 +184,9 @@ class Delta:
     roce_buckets: dict[int, float] = field(default_factory=dict)
     # locate learning, flow activity per agent, drop events (collector.receive.observe), bounded
     observed: Observations | None = None
+    # flow definitions' partial sums by definition name, and the flow keys seen (name → time)
+    flows: dict[str, FlowPartial] = field(default_factory=dict)
+    flow_keys: dict[str, float] = field(default_factory=dict)
 
     def add_counter(self, family: str, labels: Labels, value: float) -> None:
         """Add ``value`` to one counter series."""
@@ -191,6 +232,13 @@ class Delta:
             if self.observed is None:
                 self.observed = Observations()
             self.observed.absorb(later.observed)
+        for name, partial in later.flows.items():
+            held = self.flows.get(name)
+            if held is None:
+                self.flows[name] = partial
+            else:
+                held.absorb(partial)
+        self.flow_keys.update(later.flow_keys)
 
     def is_empty(self) -> bool:
         """True when the delta carries nothing."""
@@ -205,4 +253,6 @@ class Delta:
             or self.expired_ports
             or self.roce_buckets
             or self.observed is not None
+            or self.flows
+            or self.flow_keys
         )

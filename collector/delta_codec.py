@@ -20,7 +20,11 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
      "roce":       [[bucket, frames], …],
      "observed":   null | {"locations": [[mac, ip, agent, ifindex, node, port, seen], …],
                            "drop_events": [{field: value}, …], "drops_skipped": n,
-                           "flow_agents": {agent: seen}}}
+                           "flow_agents": {agent: seen}},
+     "flows":      {definition: [generation, dropped, [[[key texts…], [sums…]], …]]},
+     "flow_keys":  {key name: seen}}
+
+Version 2 added ``flows`` and ``flow_keys`` (flow definitions' partial sums, docs/flows.md).
 
 Floats round-trip exactly (JSON numbers written with ``repr``); the infinities of an empty
 credit window are JSON's ``Infinity`` extension, which Python reads back. ``FrameReader`` is the
@@ -38,13 +42,14 @@ from collector.delta import (
     AgentStatus,
     CreditStats,
     Delta,
+    FlowPartial,
     HistogramValue,
     Observations,
     PortStatus,
 )
 
 MAGIC = b"FSD"
-VERSION = 1
+VERSION = 2
 HEADER = MAGIC + bytes([VERSION])
 LENGTH = struct.Struct("!I")
 MAX_FRAME = 512 * 1024 * 1024  # a larger length is a broken stream, not a delta
@@ -114,6 +119,11 @@ def encode_delta(delta: Delta) -> bytes:
             "drops_skipped": observed.drops_skipped,
             "flow_agents": observed.flow_agents,
         },
+        "flows": {
+            name: [p.generation, p.dropped, [[list(key), sums] for key, sums in p.sums.items()]]
+            for name, p in delta.flows.items()
+        },
+        "flow_keys": delta.flow_keys,
     }
     return HEADER + json.dumps(document, separators=(",", ":")).encode()
 
@@ -311,6 +321,19 @@ def _observed(document: Any) -> Observations | None:
     return Observations(locations, events, skipped, flow_agents)
 
 
+def _flows(document: Any) -> dict[str, FlowPartial]:
+    out: dict[str, FlowPartial] = {}
+    for name, entry in _dict(document, "flows").items():
+        where = f"flows.{name}"
+        generation, dropped, rows = _list(entry, where, 3)
+        sums: dict[tuple[str, ...], list[float]] = {}
+        for row in _list(rows, where):
+            key, values = _list(row, where, 2)
+            sums[_labels(key, where)] = [_finite(v, where) for v in _list(values, where)]
+        out[name] = FlowPartial(_int(generation, where), sums, _int(dropped, where))
+    return out
+
+
 def decode_delta(payload: bytes) -> Delta:
     """The delta of one payload; ``DeltaCodecError`` for anything that is not one."""
     if payload[:3] != MAGIC:
@@ -341,6 +364,11 @@ def decode_delta(payload: bytes) -> Delta:
         expired_ports=_keys(d.get("expired_ports", []), "expired_ports"),
         roce_buckets=roce,
         observed=_observed(d.get("observed")),
+        flows=_flows(d.get("flows", {})),
+        flow_keys={
+            _str(k, "flow_keys"): _finite(v, "flow_keys")
+            for k, v in _dict(d.get("flow_keys", {}), "flow_keys").items()
+        },
     )
 
 

@@ -510,6 +510,16 @@ FAMILIES: Final[tuple[Family, ...]] = (
         "Ticks whose delta a worker folded into the one still waiting for its aggregator.",
     ),
     Family("internal_errors", COUNTER, (), "Unexpected exceptions while handling a datagram."),
+    # --- flow definitions (collector.flows, docs/flows.md)
+    Family("flow_definitions", GAUGE, (), "Flow definitions active (PUT /flow/{name}/json)."),
+    Family("flow_keys", GAUGE, ("flow",), "Keys a flow definition's table holds."),
+    Family(
+        "flow_keys_dropped",
+        COUNTER,
+        ("flow", "where"),
+        "Flow keys not kept because a bound was reached: where=receiver (keys per definition "
+        "and tick), aggregator (the table's max keys).",
+    ),
     Family("topology_loaded", GAUGE, (), "1 when a topology is loaded, else 0."),
     Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
     Family("topology_nodes", GAUGE, (), "Nodes in the topology."),

@@ -246,7 +246,8 @@ _D_TRAP_GROUP_OFFSET = cython.declare(cython.Py_ssize_t, 17)  # hw trap (1041) g
 _D_TRAP_GROUP_LENGTH = cython.declare(cython.Py_ssize_t, 18)
 _D_TRAP_OFFSET = cython.declare(cython.Py_ssize_t, 19)  # hw trap (1041) trap text
 _D_TRAP_LENGTH = cython.declare(cython.Py_ssize_t, 20)
-_NUM_DROP_COLUMNS = cython.declare(cython.Py_ssize_t, 21)
+_D_FRAME_LENGTH = cython.declare(cython.Py_ssize_t, 21)  # the first sampled header's frame length
+_NUM_DROP_COLUMNS = cython.declare(cython.Py_ssize_t, 22)
 
 DRP_INDEX: int = _D_INDEX
 DRP_OFFSET: int = _D_OFFSET
@@ -269,6 +270,7 @@ DRP_TRAP_GROUP_OFFSET: int = _D_TRAP_GROUP_OFFSET
 DRP_TRAP_GROUP_LENGTH: int = _D_TRAP_GROUP_LENGTH
 DRP_TRAP_OFFSET: int = _D_TRAP_OFFSET
 DRP_TRAP_LENGTH: int = _D_TRAP_LENGTH
+DRP_FRAME_LENGTH: int = _D_FRAME_LENGTH
 NUM_DROP_COLUMNS: int = _NUM_DROP_COLUMNS
 
 # COL_RECORDS bits: which flow records the sample carries (any enterprise-0 record of that
@@ -1087,6 +1089,7 @@ def _drop_record_ok(b: Buffer, rbody: int, length: int, data_format: int) -> boo
     header_protocol=cython.longlong,
     header_at=cython.longlong,
     header_n=cython.longlong,
+    header_frame=cython.longlong,
     trap_group_at=cython.longlong,
     trap_group_n=cython.longlong,
     trap_at=cython.longlong,
@@ -1108,7 +1111,7 @@ def _drop_sample(
     if count > _MAX_RECORDS or count * 8 > end - off:
         raise DecodeError("record_count_exceeds_data", off - 4, f"sample[{index}]")
     linux_at = linux_n = function_at = function_n = -1
-    header_protocol = header_at = header_n = -1
+    header_protocol = header_at = header_n = header_frame = -1
     trap_group_at = trap_group_n = trap_at = trap_n2 = -1
     for i in range(count):
         if off + 8 > end:
@@ -1141,12 +1144,14 @@ def _drop_sample(
             elif data_format == 1 and header_at < 0:
                 header_protocol = _u32(b, rbody)
                 header_at, header_n = rbody + 16, _u32(b, rbody + 12)
+                header_frame = _u32(b, rbody + 4)
         off = min(rbody + ((length + 3) & ~3), end)
     if not take:
         return 0
     out[base + _D_HEADER_PROTOCOL] = header_protocol
     out[base + _D_HEADER_OFFSET] = header_at
     out[base + _D_HEADER_LENGTH] = header_n
+    out[base + _D_FRAME_LENGTH] = header_frame
     out[base + _D_TRAP_GROUP_OFFSET] = trap_group_at
     out[base + _D_TRAP_GROUP_LENGTH] = trap_group_n
     out[base + _D_TRAP_OFFSET] = trap_at

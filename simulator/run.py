@@ -265,7 +265,23 @@ class Simulation:
                 cfg.traffic.period, cfg.traffic.jitter, cfg.traffic.duty, self.model.job_collective
             ),
             "faults": [f.as_dict() for f in cfg.faults],
+            "subflows": self._subflows(),
         }
+
+    def _subflows(self) -> list[list[Any]]:
+        """Per subflow id (the keys of each second's ``flows``): source and destination IP,
+        destination QP (None unless RoCEv2), the job (-1: background)."""
+        model, fab = self.model, self.fabric
+        out: list[list[Any]] = []
+        for s in range(model.n_subs):
+            src, dst = fab.nic_ip[model.sub_src[s]], fab.nic_ip[model.sub_dst[s]]
+            family = socket.AF_INET6 if len(src) == 16 else socket.AF_INET
+            qp = model.sub_qp[s] if model.sub_profile[s].roce else None
+            out.append(
+                [socket.inet_ntop(family, src), socket.inet_ntop(family, dst), qp,
+                 model.sub_job[s]]
+            )  # fmt: skip
+        return out
 
     # -- one epoch -----------------------------------------------------------------------------
 
@@ -329,6 +345,12 @@ class Simulation:
             sub_cum[s] = cum_types
             edge_bytes += byt
             edge_frames += tot
+            held = b.flows.get(s)
+            if held is None:
+                b.flows[s] = [byt, tot]
+            else:
+                held[0] += byt
+                held[1] += tot
             cnp = counts[prof.cnp_index] if prof.cnp_index >= 0 else 0
             if prof.roce:
                 roce_bytes += byt
@@ -719,6 +741,7 @@ class Simulation:
         reason = Truth.reason_name(code)
         b.drops[reason] += 1
         b.drops_by_origin[f"{origin}:{detail_b}"] += 1
+        b.drops_by_node[(reason, fab.switch_names[fab.port_switch[source_port]])] += 1
         if origin == "hw":
             if out_port >= 0:
                 self.out_disc[out_port] += 1

@@ -35,6 +35,13 @@ def five_numbers(values: list[float]) -> list[float]:
     return out
 
 
+def _by_reason(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (reason, node), n in sorted(counts.items()):
+        out.setdefault(reason, {})[node] = n
+    return out
+
+
 class SecondBin:
     """Exact counts for one second of virtual time (fields are updated by the engine)."""
 
@@ -73,6 +80,9 @@ class SecondBin:
         self.drop_samples = 0
         self.sampled_types = [0] * N_TYPES
         self.exchange = [0.0] * n_jobs  # seconds of exchange per job
+        # per subflow: [bytes, frames] entering the fabric (each packet once), for flow keys
+        self.flows: dict[int, list[int]] = {}
+        self.drops_by_node: Counter[tuple[str, str]] = Counter()  # (reason, switch name)
 
 
 class Truth:
@@ -128,6 +138,16 @@ class Truth:
             dst = tot.setdefault(key, {})
             for k, v in d[key].items():
                 dst[k] = dst.get(k, 0) + v
+        flows = tot.setdefault("flows", {})
+        for sub, (byt, frames) in d["flows"].items():
+            held = flows.setdefault(sub, [0, 0])
+            held[0] += byt
+            held[1] += frames
+        by_node = tot.setdefault("drops_by_node", {})
+        for reason, nodes in d["drops_by_node"].items():
+            mine = by_node.setdefault(reason, {})
+            for node, n in nodes.items():
+                mine[node] = mine.get(node, 0) + n
         tot["seconds"] = tot.get("seconds", 0) + 1
 
     def bin_dict(self, b: SecondBin) -> dict[str, Any]:
@@ -184,6 +204,8 @@ class Truth:
             "discards": {"in": b.discards_in, "out": b.discards_out},
             "drops": {k: b.drops[k] for k in sorted(b.drops)},
             "drops_by_origin": {k: b.drops_by_origin[k] for k in sorted(b.drops_by_origin)},
+            "drops_by_node": _by_reason(b.drops_by_node),
+            "flows": {str(sub): list(v) for sub, v in sorted(b.flows.items())},
             "drop_notifications": {
                 "sent": b.notifications_sent,
                 "suppressed": b.notifications_suppressed,

@@ -188,3 +188,4 @@ def check_counter_and_drop_rows(data: bytes, datagram: Datagram, rows: Any) -> N
             else None,
         )
         assert got == ((headers[0].protocol, headers[0].header) if headers else (-1, None))
+        assert row[pure.DRP_FRAME_LENGTH] == (headers[0].frame_length if headers else -1)

@@ -26,6 +26,7 @@ from collector.delta import (
     AgentStatus,
     CreditStats,
     Delta,
+    FlowPartial,
     HistogramValue,
     Observations,
     PortStatus,
@@ -85,6 +86,20 @@ def rich_delta(seed: int = 0, ports: int = 3) -> Delta:
         2,
         {"10.0.0.1": 99.9},
     )
+    delta.flows = {
+        "pair": FlowPartial(
+            3,
+            {
+                ("10.0.0.1", "5", "edge", "leaf1", "10.128.0.1", "10.128.1.1"): [
+                    4096.0 * 1024,
+                    4096.0,
+                ],
+                ("fd00::2", "0:7", "unmapped", "", "ünï", ""): [0.5, 1e-300],
+            },
+            2,
+        )
+    }
+    delta.flow_keys = {"ipsource": 99.5, "ibbtdestqp": 99.0}
     return delta
 
 
@@ -104,7 +119,7 @@ def test_a_delta_comes_back_equal_field_for_field() -> None:
 
 def test_the_payload_is_versioned_json_as_documented() -> None:
     payload = encode_delta(rich_delta())
-    assert payload[:4] == b"FSD\x01"
+    assert payload[:4] == b"FSD\x02"
     document = json.loads(payload[4:])
     assert document["counters"]["datagrams"] == [[[], 10.0]]
     assert document["agents"][1] == ["fd00::2", 3, "", 101.0, 0, None, None, None, []]
@@ -121,6 +136,16 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
     )
     assert delta.roce_buckets == {42: 1.5}
     assert delta.agents == {} and delta.observed is None
+    assert delta.flows == {} and delta.flow_keys == {}
+    assert document["flows"]["pair"][:2] == [3, 2]
+    flows = decode_delta(
+        HEADER + b'{"flows":{"qp":[7,0,[[["10.0.0.1","3","core","spine1","42"],[1500,1]]]]},'
+        b'"flow_keys":{"ibbtdestqp":12.5}}'
+    )
+    assert flows.flows == {
+        "qp": FlowPartial(7, {("10.0.0.1", "3", "core", "spine1", "42"): [1500.0, 1.0]}, 0)
+    }
+    assert flows.flow_keys == {"ibbtdestqp": 12.5}
 
 
 @pytest.mark.parametrize(
@@ -128,7 +153,7 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
     [
         (b"", "bad magic"),
         (b"PK\x03\x04", "bad magic"),
-        (b"FSD\x02{}", "version 2 is not 1"),
+        (b"FSD\x01{}", "version 1 is not 2"),
         (b"FSD", "version None"),
         (HEADER + b"{", "not JSON"),
         (HEADER + b"\xff\xfe", "not JSON"),
@@ -137,6 +162,11 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
         (HEADER + b'{"counters":{"x":[[["a"],1,2]]}}', "expected 2 items, got 3"),
         (HEADER + b'{"counters":{"x":[[["a"],NaN]]}}', "expected a finite number"),
         (HEADER + b'{"gauges":{"g":true}}', "gauges: expected a number"),
+        (HEADER + b'{"flows":{"f":[1,0]}}', "flows.f: expected 3 items, got 2"),
+        (HEADER + b'{"flows":{"f":[1,0,[[["a"],["x"]]]]}}', "flows.f: expected a number"),
+        (HEADER + b'{"flows":{"f":[1.5,0,[]]}}', "flows.f: expected an integer"),
+        (HEADER + b'{"flows":{"f":[1,0,[[[3],[1]]]]}}', "flows.f: expected a string"),
+        (HEADER + b'{"flow_keys":{"k":"x"}}', "flow_keys: expected a number"),
         (HEADER + b'{"agents":[["a",0,"n",1,2,3,4,5]]}', "agents[]: expected 9 items"),
         (
             HEADER + b'{"ports":[["a",1.5,null,null,"edge",true,true,1,null,null,1,null]]}',

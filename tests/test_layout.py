@@ -5,10 +5,15 @@ bodies of ``if TYPE_CHECKING:`` are left out (they never run). The rules are the
 sub-packages' ``__init__`` docstrings state (docs/design.md has the map):
 
 * no import cycle anywhere in the runtime packages;
-* ``collector.receive`` never reaches asyncio or aiohttp, nor another room of the collector;
+* ``collector.receive`` never reaches asyncio or aiohttp, nor another room of the collector but
+  ``collector.flows`` (the flow engine runs in the receivers);
+* ``collector.flows`` never reaches asyncio, aiohttp or another room; its vocabulary (keys,
+  filter, definition) reaches nothing but the standard library and the shared vocabulary, and
+  is all of it the aggregator may use;
 * ``collector.http`` never reaches ``collector.receive`` or ``decoders``;
 * the client commands of ``collector.cli`` reach neither ``decoders`` nor aiohttp;
-* ``collector.aggregate`` reaches neither ``decoders``, the receive side, the faces nor asyncio;
+* ``collector.aggregate`` reaches neither ``decoders``, the receive side, the faces nor asyncio
+  (of ``collector.flows`` only its vocabulary);
 * the shared vocabulary at the top of ``collector`` imports no room; nothing else lives there.
 
 "Reaches" is transitive, and importing ``a.b`` also runs ``a/__init__.py``, as Python does.
@@ -28,9 +33,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_PACKAGES = ("decoders", "topology", "collector", "simulator", "web")
-ROOMS = ("receive", "aggregate", "compat", "prometheus", "http", "influx", "serve", "cli")
+ROOMS = (
+    "flows", "receive", "aggregate", "compat", "prometheus", "http", "influx", "serve", "cli",
+)  # fmt: skip
+# the modules of collector.flows the aggregator and the faces may use (standard library only)
+FLOW_VOCABULARY = ("collector.flows.keys", "collector.flows.filter", "collector.flows.definition")
 SHARED_VOCABULARY = ("delta", "delta_codec", "families", "drop_events", "addresses")
-CLIENT_COMMANDS = ("client", "remote", "agents", "topology_check", "exits")
+CLIENT_COMMANDS = ("client", "remote", "agents", "topology_check", "exits", "flows")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,10 +240,30 @@ def test_receive_reaches_neither_asyncio_aiohttp_nor_another_room(
     edges, external = graph
     modules = reached(edges, _room(edges, "collector.receive"))
     assert not _externals(external, modules) & {"asyncio", "aiohttp", "uvloop"}
-    other_rooms = {f"collector.{room}" for room in ROOMS if room != "receive"}
+    other_rooms = {f"collector.{room}" for room in ROOMS if room not in ("receive", "flows")}
     assert (
         sorted(m for m in modules if m.rpartition(".")[0] in other_rooms or m in other_rooms) == []
     )
+
+
+def test_flows_reach_no_event_loop_nor_another_room(graph: tuple[dict, dict]) -> None:
+    edges, external = graph
+    modules = reached(edges, _room(edges, "collector.flows"))
+    assert not _externals(external, modules) & {"asyncio", "aiohttp", "uvloop"}
+    other_rooms = [f"collector.{room}" for room in ROOMS if room != "flows"]
+    assert sorted(m for m in modules if _inside(m, other_rooms)) == []
+    assert "collector.flows.engine" in edges["collector.receive.state"]
+
+
+def test_the_flow_vocabulary_reaches_only_itself_and_the_shared_vocabulary(
+    graph: tuple[dict, dict],
+) -> None:
+    edges, external = graph
+    modules = reached(edges, FLOW_VOCABULARY)
+    shared = [f"collector.{name}" for name in SHARED_VOCABULARY]
+    allowed = {"collector", "collector.flows", *FLOW_VOCABULARY}
+    assert sorted(m for m in modules if m not in allowed and not _inside(m, shared)) == []
+    assert not _externals(external, modules) - set(sys.stdlib_module_names)
 
 
 def test_http_reaches_neither_receive_nor_decoders(graph: tuple[dict, dict]) -> None:
@@ -256,8 +285,10 @@ def test_aggregate_reaches_no_decoder_receiver_face_or_event_loop(
 ) -> None:
     edges, external = graph
     modules = reached(edges, _room(edges, "collector.aggregate"))
-    forbidden = ["decoders", *(f"collector.{r}" for r in ROOMS if r != "aggregate")]
+    forbidden = ["decoders", *(f"collector.{r}" for r in ROOMS if r not in ("aggregate", "flows"))]
     assert sorted(m for m in modules if _inside(m, forbidden)) == []
+    flows = {m for m in modules if _inside(m, ["collector.flows"])} - {"collector.flows"}
+    assert flows and flows <= set(FLOW_VOCABULARY)
     assert not _externals(external, modules) & {"asyncio", "aiohttp"}
 
 

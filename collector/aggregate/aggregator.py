@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from collector.aggregate.fabric_view import FabricView
+from collector.aggregate.flow_table import FlowTables
 from collector.aggregate.period import PeriodDetector, PeriodParams, PeriodState
 from collector.aggregate.port_book import PortBook
 from collector.delta import (
@@ -64,6 +65,7 @@ class AggregatorSettings:
     credit_window_seconds: float = 10.0  # AETH credit statistics window
     status_timeout: float = 180.0  # an agent or port status older than this is dropped
     per_port: bool = False  # --per-port-metrics: keep the per-port families
+    max_flow_keys: int = 10_000  # keys one flow definition's table holds at most
     period: PeriodParams = field(default_factory=PeriodParams)
 
 
@@ -99,6 +101,7 @@ class Aggregator:
         self.view = (
             FabricView()
         )  # locate table, drop log, flow activity (collector.aggregate.fabric_view)
+        self.flows = FlowTables(settings.max_flow_keys)  # flow definitions' smoothed rates
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -146,6 +149,8 @@ class Aggregator:
             book.remove(port_key)
         if delta.observed is not None:
             self.view.merge(delta.observed)
+        if delta.flows or delta.flow_keys:
+            self.flows.merge(delta.flows, delta.flow_keys)
         if delta.roce_buckets:
             pending, first = self._roce_pending, self._roce_next
             for bucket, frames in delta.roce_buckets.items():
@@ -204,6 +209,7 @@ class Aggregator:
             for family in SMOOTHED_FAMILIES:
                 self._previous[family] = dict(self.counters.get(family, {}))
         self._tick_period(now, last)
+        self.flows.tick(now)
         self._credit_window.append((now, self._credits_now))
         self._credits_now = {}
         while self._credit_window and self._credit_window[0][0] <= now - self.credit_window_seconds:
@@ -350,6 +356,8 @@ class Aggregator:
             counters.setdefault("period_cycles", {})[(method,)] = float(estimate.cycles)
         self._port_gauges(gauges)
         self._agent_gauges(gauges)
+        counters["flow_keys_dropped"], gauges["flow_keys"] = self.flows.counts()
+        gauges["flow_definitions"] = {(): float(len(self.flows.tables))}
         histograms = {
             family: {labels: (tuple(h.counts), h.total) for labels, h in series.items()}
             for family, series in self.histograms.items()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from collector.cli import agents, decode, remote, serve, topology_check, topology_files
+from collector.cli import agents, decode, flows, remote, serve, topology_check, topology_files
 from collector.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 from simulator import cli as sim_cli
 
@@ -91,6 +91,7 @@ COMMANDS: list[Command] = [
     Command("locate", remote.LOCATE_HELP, remote.add_locate_arguments, remote.run_locate),
     Command("drops", remote.DROPS_HELP, remote.add_drops_arguments, remote.run_drops),
     Command("agents", agents.AGENTS_HELP, agents.add_agents_arguments, agents.run_agents),
+    Command("flows", flows.FLOWS_HELP, flows.add_arguments, flows.run),
 ]
 
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from collector.serve.flow_store import FlowFileError
 from collector.serve.settings import (
     FIELDS,
     SECRET_FIELDS,
@@ -64,6 +65,10 @@ _HELP: dict[str, str] = {
     "influx_max_backoff": "longest wait between retries, s (default 60)",
     "allowed_agents": "agents whose sFlow is counted: comma-separated CIDRs and/or the word "
     "'topology' (the agents of its nodes block); default: every agent",
+    "flows_file": "JSON file the flow definitions (PUT /flow/{name}/json) persist in across "
+    "restarts (created when missing; default: not persisted; docs/flows.md)",
+    "flow_max_keys": "keys one flow definition keeps at most; more are counted in "
+    "fabricscope_flow_keys_dropped_total (default 10000)",
     "api_token_file": "file holding the token writes (PUT/POST/DELETE) need as 'Authorization: "
     "Bearer' (or the token itself in env FABRICSCOPE_API_TOKEN); neither: writes from loopback "
     "clients only (docs/security.md)",
@@ -113,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
     except TopologyError as exc:
         print(f"fabricscope: error: topology {exc}", file=sys.stderr)
         return 1
+    except FlowFileError as exc:
+        print(f"fabricscope: error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"fabricscope: error: {exc}", file=sys.stderr)
         return 1

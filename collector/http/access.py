@@ -3,7 +3,8 @@
 The routes depend on these shapes, not on the classes behind them: ``AggregatorView`` is what
 ``collector.aggregate.aggregator.Aggregator`` offers the faces, ``TopologyAccess`` what the
 serve room's topology holder offers, ``CompatAccess`` what ``collector.compat.face.CompatFace``
-offers. Tests hand the routes small stand-ins of the same shape.
+offers, ``FlowAccess`` what the serve room's flow store offers. Tests hand the routes small
+stand-ins of the same shape.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from collector.aggregate.fabric_view import FabricView
     from collector.delta import AgentStatus, Labels, PortStatus
+    from collector.flows.definition import FlowDefinition
     from topology.index import TopologyIndex
 
 
@@ -71,6 +73,25 @@ class CompatAccess(Protocol):
 
     def trend(self, after: int | None = None) -> dict[str, Any]:
         """The 1-second trend, after ``after`` ms when given."""
+
+
+class FlowAccess(Protocol):
+    """What the flow routes need from the serve room's flow store."""
+
+    def named(self) -> dict[str, FlowDefinition]:
+        """The named definitions."""
+
+    def get(self, name: str) -> FlowDefinition | None:
+        """One active definition by name."""
+
+    def put(self, name: str, document: Any) -> FlowDefinition:
+        """Install a named definition; raises ``FlowSpecError``."""
+
+    def delete(self, name: str) -> bool:
+        """Remove a named definition; False when there was none."""
+
+    def ensure(self, document: dict[str, Any]) -> FlowDefinition:
+        """The scrape-made definition of a Prometheus flow query; raises ``FlowSpecError``."""
 
 
 def json_bytes(document: object) -> bytes:

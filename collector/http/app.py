@@ -11,6 +11,9 @@ status, locate, drops          ``fabric``      ``/topology/status/json``, ``/loc
 web UI, agents, links          ``ui``          ``/``, ``/static/…``, ``/agents/json``,
                                                ``/links/json``
 port facts                     ``ports``       ``/ports/json``
+flow definitions, top flows    ``flows``       ``/flow/…``, ``/activeflows/…``,
+                                               ``/flowkeys/json``, the prometheus app's
+                                               ``…/export.js/flows/{agent}/txt``
 =============================  ==============  ============================================
 
 Handlers only read what they are given (``collector.http.access``); none decodes sFlow. Every
@@ -22,18 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from collector.http.access import AggregatorView, CompatAccess, TopologyAccess
+from collector.http.access import AggregatorView, CompatAccess, FlowAccess, TopologyAccess
 from collector.http.ai_metrics import add_ai_metrics_routes
 from collector.http.authority import authority_middleware
 from collector.http.fabric import add_fabric_routes
+from collector.http.flows import add_flow_routes
 from collector.http.native import add_native_routes
 from collector.http.ports import add_ports_routes
 from collector.http.topology import add_topology_routes
 from collector.http.ui import add_ui_routes
 from topology.model import MAX_TOPOLOGY_BYTES
+
+if TYPE_CHECKING:
+    from collector.aggregate.flow_table import FlowTables
 
 
 def create_app(
@@ -45,10 +53,13 @@ def create_app(
     static_dir: Path | None = None,
     health: Callable[[], list[str]] | None = None,
     api_token: str | None = None,
+    flows: FlowAccess | None = None,
+    flow_tables: FlowTables | None = None,
 ) -> web.Application:
     """The application: native and topology routes always, the compatible face's when given,
     the aggregator's resources (status, locate, drops, UI, ports) when given; writes need
-    ``api_token`` (None: loopback clients only)."""
+    ``api_token`` (None: loopback clients only); the flow routes when the flow store and the
+    aggregator's flow tables are given."""
     app = web.Application(
         client_max_size=MAX_TOPOLOGY_BYTES, middlewares=[authority_middleware(api_token)]
     )
@@ -60,4 +71,6 @@ def create_app(
         add_fabric_routes(app, aggregator)
         add_ui_routes(app, aggregator, static_dir)
         add_ports_routes(app, aggregator)
+    if flows is not None and flow_tables is not None:
+        add_flow_routes(app, flows, flow_tables)
     return app

@@ -1,8 +1,9 @@
 """Receivers: one socket + state + pipeline + receive loop, run as a thread or a worker process.
 
 A receiver drains its state every tick and hands the ``Delta`` to ``emit``; control messages
-(topology swaps, stop) arrive on a ``multiprocessing`` connection in both modes, so a topology is
-always swapped on the receiving thread itself, between two datagrams.
+(topology swaps, flow definitions, stop) arrive on a ``multiprocessing`` connection in both
+modes, so a topology or a set of flow definitions is always swapped on the receiving thread
+itself, between two datagrams.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from collector.delta import Delta
+from collector.flows.definition import FlowDefinition, parse_definition
+from collector.flows.filter import FlowSpecError
 from collector.receive.admission import AdmissionRule, AgentAdmission
 from collector.receive.listener import ReceiveLoop, kernel_drops
 from collector.receive.pipeline import Pipeline, choose_decoder
@@ -30,7 +33,10 @@ from topology.resolver import PortResolver
 
 log = logging.getLogger(__name__)
 
+FlowSet = list[tuple[str, int, dict[str, Any]]]  # (name, generation, definition JSON)
+
 MSG_TOPOLOGY = "topology"
+MSG_FLOWS = "flows"  # (MSG_FLOWS, [(name, generation, definition JSON), …]): the whole set
 MSG_STOP = "stop"
 FINAL_SEND_SECONDS = 2.0  # a stopping worker waits this long for its last delta to be taken
 # A receiving process keeps a large, stable state and makes a port status per port and tick that
@@ -65,10 +71,13 @@ class Receiver:
         control: Connection,
         emit: Callable[[Delta], None],
         rcvbuf_granted: int,
+        flows: FlowSet | None = None,
     ) -> None:
         index = build_index(topology, topology_version)
         self.resolver = PortResolver(index, max_agents=settings.state.max_agents * 2)
         self.state = FabricState(self.resolver, settings.state)
+        if flows:
+            self.set_flows(flows)
         rule = settings.admission
         self.admission = AgentAdmission(rule, topology) if rule.restricts else None
         self.pipeline = Pipeline(
@@ -98,11 +107,23 @@ class Receiver:
             return False  # the parent is gone
         if message[0] == MSG_STOP:
             return False
-        if message[0] == MSG_TOPOLOGY:
+        if message[0] == MSG_FLOWS:
+            self.set_flows(message[1])
+        elif message[0] == MSG_TOPOLOGY:
             self.resolver.set_index(build_index(message[1], message[2]))
             if self.admission is not None:  # ``topology`` in allowed_agents follows the swap
                 self.admission.set_topology(message[1])
         return True
+
+    def set_flows(self, flows: FlowSet) -> None:
+        """Install a new set of flow definitions (each validated again: it crossed a pipe)."""
+        definitions: list[tuple[FlowDefinition, int]] = []
+        for name, generation, document in flows:
+            try:
+                definitions.append((parse_definition(name, document), generation))
+            except FlowSpecError as exc:  # the parent validated it: a version skew, never seen
+                log.error("flow definition %s refused: %s", name, exc)
+        self.state.set_flows(definitions)
 
     def tick(self, now: float) -> None:
         """Expire, read kernel drops, drain and hand over the delta."""
@@ -136,6 +157,7 @@ def worker_main(
     control: Connection,
     deltas: Connection,
     rcvbuf_granted: int,
+    flows: FlowSet | None = None,
 ) -> None:
     """Body of a worker process (``--workers N``)."""
     # The parent coordinates shutdown: Ctrl-C reaches every process of the group, only the
@@ -153,7 +175,9 @@ def worker_main(
             return
         sender.send(delta)
 
-    receiver = Receiver(sock, settings, topology, topology_version, control, emit, rcvbuf_granted)
+    receiver = Receiver(
+        sock, settings, topology, topology_version, control, emit, rcvbuf_granted, flows
+    )
     signal.signal(signal.SIGTERM, lambda *_: receiver.loop.stop())
     receiver.run()
     if not sender.close(FINAL_SEND_SECONDS):

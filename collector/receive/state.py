@@ -38,6 +38,8 @@ from collector.delta import (
     PortStatus,
 )
 from collector.families import BUCKETS, SAMPLE_KINDS
+from collector.flows.definition import FlowDefinition
+from collector.flows.engine import FlowEngine
 from collector.receive._accounting import FlowAccounting as FlowAccountingType
 from collector.receive.accounting import FlowAccounting, FlowSource
 from collector.receive.observe import FabricObserver
@@ -194,7 +196,16 @@ class FabricState:
             )
         )
         self.pending_tables: list[Any] = []  # port tables with statuses for the next drain
+        # flow definitions (collector.flows.engine): called only while one is active or the
+        # flow keys seen are being probed (a few rows a tick)
+        self.flows = FlowEngine()
         self._new_period()
+
+    def set_flows(self, definitions: list[tuple[FlowDefinition, int]]) -> None:
+        """Install the active flow definitions (with their generations): the sums not yet
+        drained of a definition still active (same name and generation) are kept, the others'
+        dropped with them."""
+        self.flows = FlowEngine(definitions, self.flows)
 
     # -----------------------------------------------------------------------------------------
     # Period bookkeeping
@@ -389,6 +400,8 @@ class FabricState:
                 if roce.aeth is not None:
                     syndrome = roce.aeth.syndrome
         self.observer.observe_packet(agent, sample.input.ifindex, packet, self.resolver, now)
+        if self.flows.busy_rows:
+            self.flows.account_flow_sample(sample, agent, self.resolver)
         self._count_flow(
             track,
             agent,
@@ -546,6 +559,12 @@ class FabricState:
         if frames:
             accounting.roce_edge_frames = 0.0
             self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
+        flows = self.flows
+        if rows.count and flows.busy_rows:
+            flows.account_rows(rows, data, agent, self.resolver)
+        if rows.drop_count and flows.busy_drops:
+            for k in range(rows.drop_count):
+                flows.account_drop_row(rows.drop_row(k), data, agent, self.resolver)
         if rows.count:
             self.observer.observe_rows(rows, data, agent, self.resolver, now)
             if track is not None:
@@ -729,6 +748,8 @@ class FabricState:
     ) -> None:
         self.count("samples", ("drop",))
         self.observer.record_drop(agent, sample, self.resolver, now)
+        if self.flows.busy_drops:
+            self.flows.account_drop_sample(sample, agent, self.resolver)
         source = (sample.source.type << 32) | sample.source.index
         if track is not None:
             track.pending_samples[2] += 1
@@ -840,5 +861,7 @@ class FabricState:
             roce_buckets=self._roce_buckets,
         )
         delta.observed = self.observer.drain()
+        delta.flows, seen = self.flows.drain()
+        delta.flow_keys = dict.fromkeys(seen, now)
         self._new_period()
         return delta

@@ -22,10 +22,12 @@ from aiohttp import web
 from collector.aggregate.aggregator import Aggregator
 from collector.compat.face import CompatFace
 from collector.delta import Delta
+from collector.flows.definition import FlowDefinition
 from collector.http.app import create_app
 from collector.influx.push import AggregatorHealth, pusher_for
 from collector.prometheus.registry import build_registry, render
 from collector.receive.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
+from collector.serve.flow_store import FlowStore
 from collector.serve.settings import ServeParts, Settings, serve_parts
 from collector.serve.topology_holder import TopologyHolder
 from collector.serve.workers import Receivers
@@ -48,6 +50,7 @@ class Service:
         self.topology = TopologyHolder(self.topology_changed, self._count_reload)
         self.registry = build_registry(self.aggregator.snapshot, per_port=parts.per_port_metrics)
         self.receivers: Receivers | None = None
+        self.flow_store = FlowStore(parts.flows_file, self.flows_changed)
         self._kernel_drops: deque[tuple[float, float]] = deque()  # (time, cumulative drops)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
@@ -70,6 +73,12 @@ class Service:
         self.aggregator.set_topology(build_index(topology, version))
         if self.receivers is not None:
             self.receivers.broadcast_topology(topology, version)
+
+    def flows_changed(self, active: list[tuple[FlowDefinition, int]]) -> None:
+        """Hand the active flow definitions to the aggregator and every receiver."""
+        self.aggregator.flows.set_definitions(active)
+        if self.receivers is not None:
+            self.receivers.broadcast_flows([(d.name, g, d.to_json()) for d, g in active])
 
     def health(self) -> list[str]:
         """Why the collector is degraded right now (empty when it is not)."""
@@ -147,6 +156,9 @@ class Service:
             self.aggregator.forget_receiver,
             self.aggregator_count,
         )
+        self.flows_changed(
+            self.flow_store.active()
+        )  # before start: every receiver begins with them
         self.receivers.start(loop, self.topology.topology, self.topology.version)
 
     async def _ticker(self) -> None:
@@ -156,6 +168,7 @@ class Service:
             now = time.time()
             if self.receivers is not None:
                 self.receivers.check()
+            self.flow_store.reap()
             self.aggregator.tick(now)
             self._note_kernel_drops(now)
             self.compat.update(now, self.aggregator.compat_snapshot())
@@ -169,6 +182,7 @@ class Service:
     async def run(self) -> int:
         """Start everything, serve until SIGTERM/SIGINT, shut down gracefully."""
         self._loop = loop = asyncio.get_running_loop()
+        flows = self.flow_store.load()  # first: a FlowFileError is the only line (exit 2)
         if self.parts.topology_file is not None:
             self.topology.install(load_topology(self.parts.topology_file))
         else:
@@ -178,6 +192,8 @@ class Service:
                 'with role="unmapped" and bytes entering the fabric stay 0'
             )
         self.aggregator.set_gauge("workers", float(self.parts.workers))
+        if flows:
+            log.info("flow definitions loaded from %s: %d", self.parts.flows_file, flows)
         self._warn_about_admission()
         if self.parts.api_token is None:
             log.info(
@@ -192,6 +208,8 @@ class Service:
             aggregator=self.aggregator,
             health=self.health,
             api_token=self.parts.api_token,
+            flows=self.flow_store,
+            flow_tables=self.aggregator.flows,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -176,6 +176,9 @@ class Settings(BaseModel):
     api_token_file: Path | None = None
     # whose sFlow counts: CIDRs and/or "topology"; empty: every agent (a warning at start)
     allowed_agents: AllowedAgents = Field(default_factory=AdmissionRule)
+    # --- flow definitions (docs/flows.md): where PUT /flow/{name}/json persists them
+    flows_file: Path | None = None
+    flow_max_keys: int = Field(default=10_000, ge=100, le=1_000_000)
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -213,6 +216,7 @@ class ServeParts:
     compat: CompatSettings
     influx: InfluxSettings | None
     api_token: str | None = field(default=None, repr=False)  # writes need it (None: loopback)
+    flows_file: Path | None = None  # flow definitions persist here (None: not persisted)
 
 
 def serve_parts(settings: Settings) -> ServeParts:
@@ -257,6 +261,7 @@ def serve_parts(settings: Settings) -> ServeParts:
             smoothing_seconds=settings.smoothing_seconds,
             status_timeout=settings.agent_timeout,
             per_port=settings.per_port_metrics,
+            max_flow_keys=settings.flow_max_keys,
             period=period_params(settings),
         ),
         compat=CompatSettings(
@@ -267,6 +272,7 @@ def serve_parts(settings: Settings) -> ServeParts:
         ),
         influx=influx,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
+        flows_file=settings.flows_file,
     )
 
 

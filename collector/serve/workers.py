@@ -32,8 +32,10 @@ from collector.delta import Delta, Labels
 from collector.delta_codec import DeltaCodecError, FrameReader
 from collector.receive.listener import OpenedSocket
 from collector.receive.receivers import (
+    MSG_FLOWS,
     MSG_STOP,
     MSG_TOPOLOGY,
+    FlowSet,
     Receiver,
     ReceiverSettings,
     worker_main,
@@ -93,6 +95,7 @@ class Receivers:
         self._thread_control: Connection | None = None
         self._stopping = False
         self._topology: tuple[Topology | None, int] = (None, 0)
+        self._flows: FlowSet = []  # the active flow definitions, for every (re)started receiver
         self.restarts = 0
 
     # -----------------------------------------------------------------------------------------
@@ -119,7 +122,14 @@ class Receivers:
 
         topology, version = self._topology
         receiver = Receiver(
-            opened.sock, self.settings, topology, version, child_end, emit, opened.rcvbuf_granted
+            opened.sock,
+            self.settings,
+            topology,
+            version,
+            child_end,
+            emit,
+            opened.rcvbuf_granted,
+            self._flows,
         )
         self._thread = threading.Thread(target=receiver.run, name="sflow-receiver", daemon=True)
         self._thread.start()
@@ -144,6 +154,7 @@ class Receivers:
                 control_child,
                 delta_child,
                 opened.rcvbuf_granted,
+                self._flows,
             ),
             daemon=True,
         )
@@ -276,6 +287,14 @@ class Receivers:
         """Send a new topology to every receiver (swapped between two datagrams)."""
         self._topology = (topology, version)
         message: Any = (MSG_TOPOLOGY, topology, version)
+        for control in self._controls():
+            with contextlib.suppress(OSError):
+                control.send(message)
+
+    def broadcast_flows(self, flows: FlowSet) -> None:
+        """Send the whole set of flow definitions to every receiver."""
+        self._flows = list(flows)
+        message: Any = (MSG_FLOWS, self._flows)
         for control in self._controls():
             with contextlib.suppress(OSError):
                 control.send(message)
