@@ -232,10 +232,50 @@ def _raw(port: int, payload: bytes, read_timeout: float) -> tuple[bytes, float]:
     return out, time.monotonic() - started
 
 
+def _rss_peak_kib(pid: int) -> int:
+    """The peak resident set (VmHWM) of a process, KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+REQUEST_TIMEOUT = 3.0  # --http-request-timeout of this case (the default is 10 s)
+
+
+def _trickle(port: int, prefix: bytes, payload: bytes, limit: float) -> tuple[bytes, float]:
+    """Send ``prefix``, then ``payload`` one byte a second (at most ``limit`` s); what came
+    back and when."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(prefix)
+        for byte in payload:
+            try:
+                s.send(bytes([byte]))
+            except OSError:
+                break
+            # the answer may come while we still send: look before the next byte
+            s.settimeout(1)
+            try:
+                answer = s.recv(4096)
+                return answer, time.monotonic() - started
+            except TimeoutError:
+                pass
+            except OSError:
+                return b"", time.monotonic() - started
+            if time.monotonic() - started > limit:
+                break
+        s.settimeout(2)
+        try:
+            return s.recv(4096), time.monotonic() - started
+        except OSError:
+            return b"", time.monotonic() - started
+
+
 def test_scrapers_and_hostile_clients_during_ingest(topology_file: Path) -> None:
-    served = start_serve(topology_file, 2)
+    served = start_serve(topology_file, 2, "--http-request-timeout", str(REQUEST_TIMEOUT))
     load = _Load(served.sflow_port)
-    results: list[int] = []
+    results: list[tuple[int, float]] = []
     lock = threading.Lock()
 
     def scrape(k: int) -> None:
@@ -246,59 +286,62 @@ def test_scrapers_and_hostile_clients_during_ingest(topology_file: Path) -> None
             ) as r:
                 r.read()
                 with lock:
-                    results.append(r.status)
+                    results.append((r.status, time.monotonic()))
 
-    slow_result: list[tuple[bytes, float]] = []
-
-    def slow() -> None:
-        # one header byte a second, for at most 12 s
-        started = time.monotonic()
-        with socket.create_connection(("127.0.0.1", served.http_port), timeout=2) as s:
-            for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaa":
-                try:
-                    s.send(bytes([byte]))
-                except OSError:
-                    break
-                time.sleep(1)
-                if time.monotonic() - started > 12:
-                    break
-            try:
-                s.settimeout(1)
-                slow_result.append((s.recv(4096), time.monotonic() - started))
-            except OSError:
-                slow_result.append((b"", time.monotonic() - started))
-
+    slow_head: list[tuple[bytes, float]] = []
+    slow_body: list[tuple[bytes, float]] = []
+    head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40
+    put = b"PUT /topology/json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    limit = REQUEST_TIMEOUT + 6
+    port = served.http_port
+    slow_threads = [
+        threading.Thread(target=lambda: slow_head.append(_trickle(port, b"", head, limit))),
+        threading.Thread(target=lambda: slow_body.append(_trickle(port, put, b"{" * 60, limit))),
+    ]
     try:
+        for t in slow_threads:
+            t.start()
+        slow_started = time.monotonic()
         threads = [threading.Thread(target=scrape, args=(k,)) for k in range(SCRAPERS)]
-        threads.append(threading.Thread(target=slow))
         for t in threads:
             t.start()
-        # hostile requests while the scrapers and the slow client run
+        # hostile requests while the scrapers and the slow clients run
         huge, huge_took = _raw(
             served.http_port,
             b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"a" * 100_000 + b"\r\n\r\n",
             10,
         )
-        body = 16 * 1024 * 1024
+        peak_before = _rss_peak_kib(served.process.pid)
+        body = 64 * 1024 * 1024
         big, big_took = _raw(
             served.http_port,
             b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % body + b"x" * body,
             20,
         )
         load.run(4.0, rate=RATE // 2)
-        for t in threads:
+        for t in threads + slow_threads:
             t.join(30)
+        peak_growth = _rss_peak_kib(served.process.pid) - peak_before
         m = served.wait_settled(load.sent)
         print(f"\nhttp: {len(results)} scrapes, huge header -> {huge[:40]!r} in {huge_took:.2f} s, "
-              f"16 MiB body -> {big[:40]!r} in {big_took:.2f} s, slow -> {slow_result!r}, "
+              f"64 MiB body -> {big[:40]!r} in {big_took:.2f} s, peak RSS +{peak_growth} KiB, "
+              f"slow head -> {slow_head!r}, slow body -> {slow_body!r}, "
               f"sent {load.sent} counted {m.one('fabricscope_datagrams_total')} "
               f"kernel {m.one('fabricscope_kernel_receive_drops_total')}")  # fmt: skip
-        assert results == [200] * (SCRAPERS * SCRAPES)
+        assert [status for status, _ in results] == [200] * (SCRAPERS * SCRAPES)
         assert m.one("fabricscope_kernel_receive_drops_total") == 0
         assert m.one("fabricscope_datagrams_total") == load.sent
         assert huge.split(b" ")[1] in (b"400", b"431"), huge[:80]
-        assert big.startswith(b"HTTP/1.1 "), big[:80]
-        assert slow_result and slow_result[0][1] < 15
+        assert big.startswith(b"HTTP/1.1 200 "), big[:80]
+        # the body was read and thrown away, never held: the peak grew by far less than it
+        assert peak_growth < 24 * 1024, peak_growth
+        # each slow client: 408 once the timeout passed (not before, and not much later) …
+        for answer, took in (slow_head[0], slow_body[0]):
+            assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+            assert REQUEST_TIMEOUT - 0.5 <= took < REQUEST_TIMEOUT + 4, took
+        # … while the scrapers were answered meanwhile
+        first_408 = slow_started + min(slow_head[0][1], slow_body[0][1])
+        assert sum(when < first_408 for _, when in results) >= SCRAPERS
         assert served.get("/healthz")[0] == 200
     finally:
         load.close()

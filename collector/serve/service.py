@@ -23,6 +23,8 @@ from collector.aggregate.aggregator import Aggregator
 from collector.compat.face import CompatFace
 from collector.delta import Delta
 from collector.http.app import create_app
+from collector.http.guard import GuardedSite
+from collector.http.settings import runner_options
 from collector.influx.push import AggregatorHealth, pusher_for
 from collector.prometheus.registry import build_registry, render
 from collector.receive.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
@@ -192,11 +194,12 @@ class Service:
             aggregator=self.aggregator,
             health=self.health,
             api_token=self.parts.api_token,
+            settings=self.parts.http,
         )
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, **runner_options(self.parts.http))
         await runner.setup()
         http = self.parts.http_bind
-        site = web.TCPSite(runner, http.host, http.port, reuse_address=True)
+        site = GuardedSite(runner, http.host, http.port, self.parts.http.request_timeout)
         try:
             await site.start()
         except OSError:
