@@ -119,6 +119,31 @@ def test_sequence_gaps_restarts_and_reordering() -> None:
     assert _c(delta, "lost_datagrams") == 0
 
 
+def test_a_resumed_state_counts_the_gap_its_predecessor_left() -> None:
+    first = _state()
+    for seq in (1, 2, 3):
+        first.apply(datagram(LEAF1, seq, (), uptime_ms=seq * 1000), float(seq))
+    status = first.drain(3.0).agents[(LEAF1, 0)]
+    assert (status.sequence, status.uptime_ms) == (3, 3000)
+    # 4 and 5 reached the first state and were never drained: it is gone with them
+    first.apply(datagram(LEAF1, 4, (), uptime_ms=4000), 4.0)
+    first.apply(datagram(LEAF1, 5, (), uptime_ms=5000), 5.0)
+    second = _state()
+    second.resume({(LEAF1, 0): (status.sequence, status.uptime_ms)}, 5.0)
+    second.apply(datagram(LEAF1, 6, (), uptime_ms=6000), 6.0)
+    delta = second.drain(6.0)
+    assert _c(delta, "lost_datagrams") == 2
+    assert _c(delta, "agent_lost_datagrams", (LEAF1, "0")) == 2
+    assert _c(delta, "agent_datagrams", (LEAF1, "0")) == 1  # tracked at once, no probation
+    assert delta.agents[(LEAF1, 0)].sequence == 6
+    # an agent that restarted meanwhile is a restart, not 4 billion lost datagrams
+    third = _state()
+    third.resume({(LEAF1, 0): (6, 6000)}, 7.0)
+    third.apply(datagram(LEAF1, 1, (), uptime_ms=10), 7.0)
+    delta = third.drain(7.0)
+    assert (_c(delta, "restarts_detected"), _c(delta, "lost_datagrams")) == (1, 0)
+
+
 def test_uptime_going_back_is_a_restart_even_when_sequence_moves_on() -> None:
     state = _state()
     state.apply(datagram(LEAF1, 10, (), uptime_ms=50_000), 1.0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from collector.delta import Delta
+from collector.delta import AgentKey, Delta
 from collector.receive.admission import AdmissionRule, AgentAdmission
 from collector.receive.listener import ReceiveLoop, kernel_drops
 from collector.receive.pipeline import Pipeline, choose_decoder
@@ -63,6 +63,7 @@ class Receiver:
         control: Connection,
         emit: Callable[[Delta], None],
         rcvbuf_granted: int,
+        baselines: dict[AgentKey, tuple[int, int]] | None = None,
     ) -> None:
         index = build_index(topology, topology_version)
         self.resolver = PortResolver(index, max_agents=settings.state.max_agents * 2)
@@ -85,6 +86,8 @@ class Receiver:
             control_fd=control.fileno(),
             on_control=self.on_control,
         )
+        if baselines:
+            self.state.resume(baselines, self.loop.clock())
 
     def on_control(self) -> bool:
         """Handle one control message; False ends the loop."""
@@ -126,8 +129,10 @@ def worker_main(
     control: Connection,
     deltas: Connection,
     rcvbuf_granted: int,
+    baselines: dict[AgentKey, tuple[int, int]] | None = None,
 ) -> None:
-    """Body of a worker process (``--workers N``)."""
+    """Body of a worker process (``--workers N``); ``baselines``: where the worker it replaces
+    was counted up to, per agent (``FabricState.resume``)."""
     # The parent coordinates shutdown: Ctrl-C reaches every process of the group, only the
     # parent acts on it; SIGTERM sent to a worker alone still ends it cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -143,7 +148,9 @@ def worker_main(
             return
         sender.send(delta)
 
-    receiver = Receiver(sock, settings, topology, topology_version, control, emit, rcvbuf_granted)
+    receiver = Receiver(
+        sock, settings, topology, topology_version, control, emit, rcvbuf_granted, baselines
+    )
     signal.signal(signal.SIGTERM, lambda *_: receiver.loop.stop())
     receiver.run()
     if not sender.close(FINAL_SEND_SECONDS):

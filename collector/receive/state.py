@@ -246,6 +246,20 @@ class FabricState:
         """Agents with their own series (past probation)."""
         return len(self._agents)
 
+    def resume(self, baselines: dict[AgentKey, tuple[int, int]], now: float) -> None:
+        """Take over agents another receiver of the same socket counted up to (sequence,
+        uptime): their next datagram's gap is counted as lost, as if no receiver had been
+        replaced. Tracked at once (they passed probation there); counter baselines are not
+        carried over, so each port's first counter sample here is a new baseline."""
+        for (agent, sub_agent), (sequence, uptime_ms) in baselines.items():
+            if len(self._agents) >= self.settings.max_agents:
+                break
+            track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+            track.ports = self._accounting.port_table(agent)
+            track.datagrams = PROMOTE_AFTER
+            track.dirty = False
+            self._agents[(agent, sub_agent)] = track
+
     def agent(self, agent: str, sub_agent: int = 0) -> AgentTrack | None:
         """The tracking record of an agent, if tracked."""
         key = (agent, sub_agent)
@@ -824,6 +838,7 @@ class FabricState:
                 track.effective_rate,
                 self.resolver.hostname(key[0]),
                 tuple(sorted(track.sampling_rates)),
+                track.sequence,
             )
             track.dirty = False
         delta = Delta(
