@@ -242,6 +242,16 @@ class Service:
         if self.receivers is not None:
             await self.receivers.stop(STOP_TIMEOUT)
         self.aggregator.tick(time.time())
+        # the totals with every receiver's final delta merged: the last word on what was counted
+        counters = self.aggregator.counters
+        per_worker = counters.get("worker_datagrams", {})
+        log.info(
+            "stopped: %d datagrams counted (%s), %d lost, %d kernel receive drops",
+            counters.get("datagrams", {}).get((), 0),
+            ", ".join(f"worker {k[0]}: {v:.0f}" for k, v in sorted(per_worker.items())) or "-",
+            counters.get("lost_datagrams", {}).get((), 0),
+            counters.get("kernel_receive_drops", {}).get((), 0),
+        )
 
 
 def _bound_port(runner: web.AppRunner) -> int:
