@@ -7,7 +7,13 @@ import pytest
 from collector.aggregate.aggregator import Aggregator, AggregatorSettings
 from collector.delta import Delta
 from collector.receive.state import FabricState, StateSettings
-from decoders.records import ExtendedFunction, ExtendedLinuxDropReason, ExtendedTransit, RawRecord
+from decoders.records import (
+    CounterSample,
+    ExtendedFunction,
+    ExtendedLinuxDropReason,
+    ExtendedTransit,
+    RawRecord,
+)
 from tests.fabric_builders import (
     LEAF1,
     LEAF1_CORE,
@@ -117,6 +123,42 @@ def test_sequence_gaps_restarts_and_reordering() -> None:
     assert _c(delta, "restarts_detected") == 1
     assert _c(delta, "agent_restarts", (LEAF1, "0")) == 1
     assert _c(delta, "lost_datagrams") == 0
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_replayed_datagram_counts_once_and_a_late_one_keeps_its_flows_not_its_counters(
+    fast: bool,
+) -> None:
+    from collector.receive.pipeline import Pipeline
+
+    state = _state()
+    pipeline = Pipeline(state, fast=fast)
+    sample = flow(1, LEAF1_EDGE, (write_first(),))
+    frame = write_first().frame_length
+
+    def send(seq: int, *more: CounterSample, t: float) -> None:
+        d = datagram(LEAF1, seq, (sample, *more), uptime_ms=seq * 1000)
+        pipeline.handle(memoryview(wire(d)), t)
+
+    def poll(seq: int, octets: int) -> CounterSample:
+        return counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE, in_octets=octets),))
+
+    for seq in range(1, 5):
+        send(seq, poll(seq, seq * 10**6), t=float(seq))
+    send(4, t=5.0)  # 4 again: a replay
+    send(1, t=5.0)  # 1 again, further back
+    send(6, t=6.0)
+    send(5, poll(9, 10**3), t=6.0)  # late: 5 after 6, with an older reading
+    send(5, t=6.0)  # and 5 again
+    send(7, poll(10, 7 * 10**6), t=7.0)
+    delta = state.drain(7.0)
+    assert _c(delta, "datagrams") == 10
+    assert _c(delta, "replayed_datagrams") == 3
+    assert _c(delta, "out_of_order_datagrams") == 1
+    assert _c(delta, "restarts_detected") == 0
+    # the flows of 1..7 once each; the octets from 1 to 7 once (the late, older reading skipped)
+    assert _c(delta, "fabric_ingress_bytes") == 7 * 1000 * frame
+    assert _c(delta, "interface_bytes", ("in", "edge")) == 6 * 10**6
 
 
 def test_a_resumed_state_counts_the_gap_its_predecessor_left() -> None:

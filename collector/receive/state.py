@@ -12,7 +12,10 @@ Semantics (see docs/metrics.md):
   the input port (edge / core / unmapped) labels the traffic; edge ingress = entering the fabric.
 * Sequence numbers: per (agent, sub-agent) for datagrams, per data source for samples. A gap
   counts lost datagrams/samples; the sequence or the uptime going back is a restart, which drops
-  every baseline of that agent so no delta spans it.
+  every baseline of that agent so no delta spans it. A datagram up to ``REORDER_WINDOW`` behind
+  is late: its flow and drop samples count, its counter samples (older readings than the
+  baselines) are skipped. Which of the last ``REORDER_WINDOW`` sequence numbers arrived is kept
+  per agent, so a datagram whose number already arrived is a replay: counted, nothing else.
 * Interface counters become deltas between successive counter samples of a port. 32-bit counters
   may wrap once per interval when the wrapped delta is plausible for ifSpeed; a decrease that is
   not a plausible wrap, or a rate above 1.5 x ifSpeed, is a reset: the interval is skipped.
@@ -51,7 +54,7 @@ from decoders.fast import (
     NUM_COLUMNS,
     agent_text,
 )
-from decoders.parse import decode_sample
+from decoders.parse import decode_datagram, decode_sample
 from decoders.records import (
     IFINDEX_INTERNAL,
     CounterSample,
@@ -81,6 +84,10 @@ log = logging.getLogger(__name__)
 M32 = 0xFFFFFFFF
 MAX_SEQUENCE_GAP = 1_000_000  # a larger jump is a resync, not a million lost datagrams
 REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
+SEEN_MASK = (1 << REORDER_WINDOW) - 1  # bit k: sequence number (latest - k) arrived
+SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is its uptime's slot
+# what _sequence made of a datagram's sequence number
+IN_ORDER, LATE, REPLAYED = 0, 1, 2
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
 UPTIME_WRAP_SLACK_MS = 600_000  # uptime (u32 ms) wraps after 49.7 days
 TRANSIT_SATURATED = 0xFFFFFFFF
@@ -131,6 +138,8 @@ class AgentTrack:
     pending_lost: int = 0
     pending_restarts: int = 0
     pending_out_of_order: int = 0
+    seen: int = 1  # SEEN_MASK bits: which of the last sequence numbers arrived
+    uptimes: list[int] = field(default_factory=lambda: [-1] * REORDER_WINDOW)  # by SLOT
     pending_samples: list[int] = field(default_factory=lambda: [0, 0, 0])  # SAMPLE_KINDS
     pending_decode_errors: dict[str, int] = field(default_factory=dict)  # by reason
     dirty: bool = True
@@ -182,6 +191,7 @@ class FabricState:
         self._label_values: dict[str, set[str]] = {}
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
+        self.order = IN_ORDER  # what _sequence made of the datagram being applied
         self.observer = FabricObserver()  # locate, flow activity, drop events
         self._accounting = (
             accounting
@@ -255,6 +265,7 @@ class FabricState:
             if len(self._agents) >= self.settings.max_agents:
                 break
             track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+            track.uptimes[sequence & SLOT] = uptime_ms
             track.ports = self._accounting.port_table(agent)
             track.datagrams = PROMOTE_AFTER
             track.dirty = False
@@ -274,12 +285,26 @@ class FabricState:
         self._roce_key = math.floor(now * 10)
         self.count("datagrams")
         track = self._track(agent, datagram.sub_agent, datagram.sequence, datagram.uptime_ms, now)
+        if self.order != IN_ORDER:
+            self._out_of_order(track, agent, datagram, now)
+            return
         if track is not None and track.datagrams % RATES_EVERY == 1:
             for sample in datagram.samples:
                 if type(sample) is FlowSample:
                     _note_sampling_rate(track, sample.sampling_rate)
         for sample in datagram.samples:
             self._sample(track, agent, sample, now)
+
+    def _out_of_order(
+        self, track: AgentTrack | None, agent: str, datagram: Datagram, now: float
+    ) -> None:
+        """A late datagram's flow and drop samples (its counters are older than the
+        baselines); nothing of a replayed one."""
+        if self.order == REPLAYED:
+            return
+        for sample in datagram.samples:
+            if type(sample) is not CounterSample:
+                self._sample(track, agent, sample, now)
 
     def _sample(self, track: AgentTrack | None, agent: str, sample: object, now: float) -> None:
         """One decoded sample of either path, by its kind."""
@@ -297,11 +322,13 @@ class FabricState:
         self, agent: str, sub_agent: int, sequence: int, uptime_ms: int, now: float
     ) -> AgentTrack | None:
         key = (agent, sub_agent)
+        self.order = IN_ORDER
         track = self._agents.get(key)
         if track is None:
             track = self._probation.get(key)
             if track is None:
                 track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+                track.uptimes[sequence & SLOT] = uptime_ms
                 track.ports = self._accounting.port_table(agent)
                 self._probation[key] = track
                 if len(self._probation) > self.settings.probation_agents:
@@ -325,6 +352,18 @@ class FabricState:
 
     def _sequence(self, track: AgentTrack, sequence: int, uptime_ms: int) -> None:
         gap = (sequence - track.sequence) & M32
+        if gap == 0 or gap > 0x7FFFFFFF:
+            # Back: the very datagram again (its number arrived, with this uptime) is a replay,
+            # whatever its uptime says; a restart starting again at 1 has another uptime.
+            behind = (M32 + 1 - gap) & M32
+            if (
+                behind < REORDER_WINDOW
+                and track.seen >> behind & 1
+                and track.uptimes[sequence & SLOT] == uptime_ms
+            ):
+                self.count("replayed_datagrams")
+                self.order = REPLAYED
+                return
         last_uptime = track.uptime_ms
         # Late datagrams carry a slightly older uptime; only a real step back is a restart.
         uptime_back = uptime_ms + UPTIME_REORDER_MS < last_uptime and not (
@@ -335,14 +374,23 @@ class FabricState:
             self.count("restarts_detected")
             track.reset_baselines()
             track.sequence, track.uptime_ms = sequence, uptime_ms
+            track.seen = 1
+            track.uptimes[sequence & SLOT] = uptime_ms
             return
         if gap == 0 or gap > 0x7FFFFFFF:
+            behind = (M32 + 1 - gap) & M32
+            if behind < REORDER_WINDOW:
+                track.seen |= 1 << behind
+                track.uptimes[sequence & SLOT] = uptime_ms
             self.count("out_of_order_datagrams")
             track.pending_out_of_order += 1
+            self.order = LATE
             return
         if gap <= MAX_SEQUENCE_GAP and gap > 1:
             track.pending_lost += gap - 1
             self.count("lost_datagrams", (), gap - 1)
+        track.seen = ((track.seen << gap) | 1) & SEEN_MASK if gap < REORDER_WINDOW else 1
+        track.uptimes[sequence & SLOT] = uptime_ms
         track.sequence, track.uptime_ms = sequence, uptime_ms
 
     def _sample_gap(self, kind: str, last: int, sequence: int) -> None:
@@ -549,8 +597,15 @@ class FabricState:
             track.last_seen = now
             track.dirty = True
             track.sequence, track.uptime_ms = sequence, uptime_ms
+            track.seen = ((track.seen << 1) | 1) & SEEN_MASK
+            track.uptimes[sequence & SLOT] = uptime_ms
         else:
             track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
+            if self.order != IN_ORDER:  # rare: the full decoder, as apply() would
+                self.count("datagrams")
+                self._roce_key = math.floor(now * 10)
+                self._out_of_order(track, agent, decode_datagram(bytes(data)), now)
+                return
         self._roce_key = key = math.floor(now * 10)
         accounting = self._accounting
         accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
