@@ -25,17 +25,23 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e_support import Served, start_serve
 from tests.fabric_builders import (
     LEAF1_CORE,
     LEAF1_EDGE,
     TOPOLOGY,
+    counters,
     datagram,
     flow,
+    if_counters,
+    leaf_agent,
+    leaf_fabric,
     wire,
     write_first,
 )
@@ -432,6 +438,191 @@ def test_scrapers_and_hostile_clients_during_ingest(topology_file: Path) -> None
     finally:
         load.close()
         served.stop()
+
+
+ROUND = 0.1  # s between two datagrams of an agent, in its uptime and (paced) in real time
+ROUNDS = 70
+LEAVES = 256
+GROUP = 32  # agents per fault
+# per round and port: octets, packets, errors, discards; the flow sample's rate
+OCTETS, PACKETS, ERRORS, DISCARDS = 10**7, 10_000, 5, 3
+FLOW_RATE = 100
+U32, U64 = 2**32, 2**64
+
+
+@dataclass
+class _Switch:
+    """One leaf's sFlow agent: its sequence, uptime and edge-port counters."""
+
+    address: str
+    uptime: int  # ms
+    seq: int = 0
+    samples: int = 0  # the sequence of its flow and counter samples
+    octets: int = 0
+    packets: int = 0
+    errors: int = 0
+    discards: int = 0
+
+    def next(self) -> bytes:
+        """The next round's datagram: a flow sample and a counter sample of its edge port."""
+        self.seq = (self.seq + 1) % U32
+        self.samples += 1
+        self.uptime += int(ROUND * 1000)
+        self.octets = (self.octets + OCTETS) % U64
+        self.packets = (self.packets + PACKETS) % U32
+        self.errors = (self.errors + ERRORS) % U32
+        self.discards = (self.discards + DISCARDS) % U32
+        poll = if_counters(
+            LEAF1_EDGE,
+            in_octets=self.octets,
+            in_packets=self.packets,
+            in_errors=self.errors,
+            in_discards=self.discards,
+        )
+        samples = (
+            flow(self.samples, LEAF1_EDGE, (write_first(),), rate=FLOW_RATE),
+            counters(self.samples, LEAF1_EDGE, (poll,)),
+        )
+        return wire(datagram(self.address, self.seq, samples, uptime_ms=self.uptime))
+
+
+def _prometheus(text: str) -> dict[str, float]:
+    """Unlabelled and labelled samples of an exposition, by name{labels} text."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+COMPAT_TXT = "/app/ai-metrics/scripts/metrics.js/prometheus/txt"
+EDGE_IN = "{direction=in,role=edge}"
+EDGE_LABELS = (("direction", "in"), ("role", "edge"))
+
+
+def test_counter_faults_never_spike_a_rate(tmp_path: Path) -> None:
+    topology = tmp_path / "leaves.json"
+    topology.write_text(json.dumps(leaf_fabric(LEAVES)))
+    served = start_serve(topology, 2)
+    # up for a while, each since another moment
+    switches = [_Switch(leaf_agent(i), uptime=3_600_000 + 37 * i) for i in range(LEAVES)]
+    group = {name: range(k * GROUP, (k + 1) * GROUP) for k, name in enumerate(
+        ("control", "restart", "wrap32", "wrap64", "reset", "replay", "reorder", "seq_back")
+    )}  # fmt: skip
+    for i in group["wrap32"]:  # the 32-bit counters wrap in round 37
+        s = switches[i]
+        s.packets, s.errors, s.discards = (U32 - int(37.5 * n) for n in (PACKETS, ERRORS, DISCARDS))
+    for i in group["wrap64"]:  # ifInOctets (64 bits) wraps in round 37
+        switches[i].octets = U64 - int(37.5 * OCTETS)
+    frame = write_first().frame_length
+    # the truth, per second of agent time: every port alike
+    truth = {
+        "fabricscope_fabric_ingress_bytes_per_second": LEAVES * FLOW_RATE * frame / ROUND,
+        "fabricscope_interface_bytes_per_second" + EDGE_IN: LEAVES * OCTETS / ROUND,
+        "fabricscope_interface_packets_per_second" + EDGE_IN: LEAVES * PACKETS / ROUND,
+        "fabricscope_interface_errors_per_second" + EDGE_IN: LEAVES * ERRORS / ROUND,
+        "fabricscope_interface_discards_per_second" + EDGE_IN: LEAVES * DISCARDS / ROUND,
+        "sflow_ai_bps": 8 * LEAVES * FLOW_RATE * frame / ROUND,
+        "sflow_ai_errors_in": LEAVES * ERRORS / ROUND,
+        "sflow_ai_discards_in": LEAVES * DISCARDS / ROUND,
+        "sflow_ai_edge_max_bps": 8 * OCTETS / ROUND,  # one port: from its counters and uptime
+    }
+    seen: list[tuple[float, dict[str, float]]] = []  # (when, values)
+    done = threading.Event()
+
+    def scrape() -> None:
+        base = f"http://127.0.0.1:{served.http_port}"
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            values: dict[str, float] = {}
+            for path in ("/metrics", COMPAT_TXT):
+                with urllib.request.urlopen(base + path, timeout=10) as r:
+                    values.update(_prometheus(r.read().decode()))
+            seen.append((time.monotonic(), values))
+            time.sleep(0.2)
+
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in switches]
+    target = ("127.0.0.1", served.sflow_port)
+    kept: dict[int, bytes] = {}  # replay: round 5's datagrams; reorder: round 48's
+    sent = 0
+    scraper = threading.Thread(target=scrape)
+    try:
+        scraper.start()
+        started = time.monotonic()
+        for r in range(1, ROUNDS + 1):
+            if r == 35:
+                for i in group["restart"]:  # sequence, uptime and counters start again
+                    s = switches[i]
+                    s.seq = s.samples = s.octets = s.packets = s.errors = s.discards = 0
+                    s.uptime = 20 + i
+            if r == 40:
+                for i in group["reset"]:  # counters cleared, the agent goes on
+                    s = switches[i]
+                    s.octets = s.packets = s.errors = s.discards = 0
+            if r == 50:
+                for i in group["seq_back"]:  # its sequence steps far back, uptime goes on
+                    switches[i].seq = (switches[i].seq - 10_000) % U32
+            for i, (switch, sender) in enumerate(zip(switches, senders, strict=True)):
+                data = switch.next()
+                out = [data]
+                if i in group["replay"]:
+                    if r == 5:
+                        kept[i] = data
+                    elif r == 42:
+                        out = [data, data]  # the same datagram twice
+                    elif r == 45:
+                        out = [data, kept[i]]  # round 5's, 40 datagrams back
+                if i in group["reorder"]:
+                    if r == 48:
+                        kept[i], out = data, []  # held back …
+                    elif r == 49:
+                        out = [data, kept[i]]  # … and sent after the next one
+                for payload in out:
+                    sender.sendto(payload, target)
+                    sent += 1
+            # paced, never catching up: the real rate is never above the agents' own
+            time.sleep(max(0.0, started + r * ROUND - time.monotonic()))
+        ended = time.monotonic()
+        real_round = (ended - started) / ROUNDS
+        time.sleep(1.0)  # a scrape or more after the last round
+        done.set()
+        scraper.join(15)
+        m = served.wait_settled(sent)
+    finally:
+        done.set()
+        for sender in senders:
+            sender.close()
+        served.stop()
+    # every scrape: no rate above the truth (smoothing may lag it, never overshoot much)
+    peaks = {name: max(v.get(name, 0.0) for _, v in seen) for name in truth}
+    last = [v for when, v in seen if when < ended][-1]  # the last scrape while they sent
+    print(f"\ncounter faults: {len(seen)} scrapes, {sent} datagrams, round {real_round:.3f} s; "
+          + ", ".join(f"{n}: peak {peaks[n] / truth[n]:.3f} last {last.get(n, 0) / truth[n]:.3f}"
+                      for n in truth))  # fmt: skip
+    assert len(seen) >= 20
+    for name, value in peaks.items():
+        limit = 1.001 if name == "sflow_ai_edge_max_bps" else 1.15
+        assert value <= truth[name] * limit, (name, value, truth[name])
+    # … and back at the truth once the faults are over (the rates do not stay broken)
+    for name, value in truth.items():
+        expected = value * ROUND / real_round if name != "sflow_ai_edge_max_bps" else value
+        assert abs(last.get(name, 0.0) - expected) <= 0.15 * expected, (name, last.get(name))
+    # the counts, by arithmetic
+    assert m.one("fabricscope_datagrams_total") == sent
+    assert m.one("fabricscope_replayed_datagrams_total") == 2 * GROUP
+    assert m.one("fabricscope_out_of_order_datagrams_total") == GROUP
+    assert m.one("fabricscope_restarts_detected_total") == 2 * GROUP  # restart, seq_back
+    assert m.one("fabricscope_lost_datagrams_total") == GROUP  # the reordered: a gap, then late
+    assert m.one("fabricscope_fabric_ingress_bytes_total") == ROUNDS * LEAVES * FLOW_RATE * frame
+    # the interval of each wrapped-64, reset and restarted port is skipped; nothing else is
+    intervals = LEAVES * (ROUNDS - 1) - 3 * GROUP
+    restarted = GROUP  # the first counter sample after a restart is a new baseline
+    assert (
+        m.one("fabricscope_interface_bytes_total", **dict(EDGE_LABELS))
+        == (intervals - restarted) * OCTETS
+    )
+    assert m.one("fabricscope_interface_discontinuities_total", reason="wrap") == GROUP
 
 
 @pytest.fixture(autouse=True)
