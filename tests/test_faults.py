@@ -14,6 +14,8 @@ The figures measured here are quoted in docs/reliability.md.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import http.server
 import json
 import os
 import re
@@ -31,7 +33,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e_support import Served, start_serve
+from tests.e2e_support import Metrics, Served, start_serve
 from tests.fabric_builders import (
     LEAF1_CORE,
     LEAF1_EDGE,
@@ -623,6 +625,96 @@ def test_counter_faults_never_spike_a_rate(tmp_path: Path) -> None:
         == (intervals - restarted) * OCTETS
     )
     assert m.one("fabricscope_interface_discontinuities_total", reason="wrap") == GROUP
+
+
+class _InfluxWrites(http.server.BaseHTTPRequestHandler):
+    """A stand-in InfluxDB v2: ``POST /api/v2/write`` (gzip) is answered 204, lines counted."""
+
+    lines = 0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        """One write request."""
+        length = int(self.headers.get("Content-Length", "0"))
+        body = gzip.decompress(self.rfile.read(length))
+        with self.lock:
+            type(self).lines += body.count(b"\n")
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        """Quiet."""
+
+
+INFLUX_INTERVAL = 0.05  # s: 60 pushes of the default 10 s interval in 3 s
+OUTAGE_PUSHES = 60  # 10 minutes of pushes at the default interval
+BUFFER_BYTES = 256 * 1024
+
+
+def test_influx_target_gone_for_ten_minutes_of_pushes(topology_file: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on, until the target comes back
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    served = start_serve(
+        topology_file, 2,
+        "--influx-url", f"http://127.0.0.1:{port}", "--influx-org", "o", "--influx-bucket", "b",
+        "--influx-interval", str(INFLUX_INTERVAL), "--influx-buffer-bytes", str(BUFFER_BYTES),
+        "--influx-max-backoff", "0.2",
+    )  # fmt: skip
+    load = _Load(served.sflow_port)
+    server: http.server.ThreadingHTTPServer | None = None
+    try:
+        outage: list[Metrics] = []
+        started = time.monotonic()
+        while time.monotonic() - started < OUTAGE_PUSHES * INFLUX_INTERVAL:
+            load.run(0.2, rate=500)
+            outage.append(Metrics(served.metrics()))
+        for m in outage:  # at every scrape: bounded, nothing sent, every point accounted for
+            generated = m.one("fabricscope_influx_points_generated_total")
+            dropped = m.sum("fabricscope_influx_points_dropped_total")
+            buffered = m.one("fabricscope_influx_buffer_points")
+            assert m.one("fabricscope_influx_buffer_bytes") <= BUFFER_BYTES
+            assert m.one("fabricscope_influx_points_sent_total") == 0
+            assert generated == dropped + buffered
+        last = outage[-1]
+        peak = max(m.one("fabricscope_influx_buffer_bytes") for m in outage)
+        dropped = last.one("fabricscope_influx_points_dropped_total", reason="buffer_full")
+        refused = last.one("fabricscope_influx_requests_failed_total", reason="connection")
+        assert dropped > 0 and refused > 0
+        assert peak > BUFFER_BYTES * 0.9  # it filled up to its bound, not beyond
+        # the target comes back: pushes resume and the buffer drains
+        _InfluxWrites.lines = 0
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _InfluxWrites)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        deadline = time.monotonic() + 15
+        while True:
+            load.run(0.2, rate=500)
+            m = Metrics(served.metrics())
+            sent = m.one("fabricscope_influx_points_sent_total")
+            if sent > last.one("fabricscope_influx_points_generated_total") / 2:
+                break
+            assert time.monotonic() < deadline, "pushes did not resume"
+        with _InfluxWrites.lock:
+            arrived = _InfluxWrites.lines
+        generated = m.one("fabricscope_influx_points_generated_total")
+        before = last.one("fabricscope_influx_points_generated_total")
+        print(f"\ninflux: outage of {OUTAGE_PUSHES} pushes: generated {before:.0f}, "
+              f"dropped {dropped:.0f}, refused connections {refused:.0f}, buffer peak {peak:.0f} B "
+              f"(bound {BUFFER_BYTES}); back: sent {sent:.0f}, arrived {arrived}")  # fmt: skip
+        assert arrived >= sent > 0  # what it counts as sent arrived
+        assert generated == sent + m.sum("fabricscope_influx_points_dropped_total") + m.one(
+            "fabricscope_influx_buffer_points"
+        )
+        assert m.one("fabricscope_influx_buffer_bytes") <= BUFFER_BYTES
+        assert m.one("fabricscope_datagrams_total") <= load.sent  # ingest went on meanwhile
+        assert m.one("fabricscope_kernel_receive_drops_total") == 0
+    finally:
+        load.close()
+        served.stop()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 @pytest.fixture(autouse=True)
