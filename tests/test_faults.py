@@ -33,13 +33,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from decoders.records import Sample
 from tests.e2e_support import Metrics, Served, start_serve
 from tests.fabric_builders import (
     LEAF1_CORE,
     LEAF1_EDGE,
-    TOPOLOGY,
     counters,
     datagram,
+    drop,
     flow,
     if_counters,
     leaf_agent,
@@ -51,22 +52,30 @@ from tests.test_workers_scale import _children, _zombie
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
-AGENTS = 32
+LEAVES = 256  # the agents of the fault cases: the leaves of tests.fabric_builders.leaf_fabric
 RATE = 2_000  # datagrams per second offered: a fraction of the no-loss rate (docs/performance.md)
 SAMPLING = 1000
-
-
-def _agent(i: int) -> str:
-    return f"10.1.{i // 250}.{i % 250 + 1}"
+COUNTER_EVERY = 4  # every 4th datagram of an agent also carries a counter sample of its port
+DROP_EVERY = 8  # and every 8th a dropped-packet notification
+DROP_REASON = 259  # no_buffer_space
 
 
 class _Load:
-    """Paced flow-sample datagrams from ``AGENTS`` agents, each from its own UDP source port."""
+    """Paced datagrams from the leaves' agents, each from its own UDP source port: a flow sample
+    on ``ifindex`` in every one, every ``COUNTER_EVERY``-th of an agent the counters of that port
+    too, every ``DROP_EVERY``-th a drop notification."""
 
-    def __init__(self, port: int, agents: list[str] | None = None, ifindex: int = LEAF1_EDGE):
+    def __init__(
+        self,
+        port: int,
+        agents: list[str] | None = None,
+        ifindex: int = LEAF1_EDGE,
+        sub_agent: int = 0,
+    ):
         self.port = port
-        self.agents = agents or [_agent(i) for i in range(AGENTS)]
+        self.agents = agents or [leaf_agent(i) for i in range(LEAVES)]
         self.ifindex = ifindex
+        self.sub_agent = sub_agent
         self.sockets = []
         for _ in self.agents:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -75,6 +84,17 @@ class _Load:
         self.sequence = [0] * len(self.agents)
         self.sent = 0
 
+    def datagram(self, which: int, seq: int) -> bytes:
+        """Datagram ``seq`` of agent ``which``."""
+        samples: list[Sample] = [flow(seq, self.ifindex, (write_first(),), rate=SAMPLING)]
+        if seq % COUNTER_EVERY == 0:  # 1 Gbyte and 1M packets an interval: well below ifSpeed
+            n = seq // COUNTER_EVERY
+            poll = if_counters(self.ifindex, in_octets=n * 10**9, in_packets=n * 10**6)
+            samples.append(counters(n, self.ifindex, (poll,)))
+        if seq % DROP_EVERY == 0:
+            samples.append(drop(seq // DROP_EVERY, DROP_REASON))
+        return wire(datagram(self.agents[which], seq, tuple(samples), sub_agent=self.sub_agent))
+
     def run(self, seconds: float, rate: int = RATE) -> int:
         """Send at ``rate`` for ``seconds``; returns the number sent."""
         n = int(seconds * rate)
@@ -82,9 +102,7 @@ class _Load:
         for i in range(n):
             which = self.sent % len(self.agents)
             self.sequence[which] += 1
-            seq = self.sequence[which]
-            sample = flow(seq, self.ifindex, (write_first(),), rate=SAMPLING)
-            data = wire(datagram(self.agents[which], seq, (sample,)))
+            data = self.datagram(which, self.sequence[which])
             self.sockets[which].sendto(data, ("127.0.0.1", self.port))
             self.sent += 1
             if i % 50 == 49:
@@ -101,7 +119,7 @@ class _Load:
 @pytest.fixture
 def topology_file(tmp_path: Path) -> Path:
     path = tmp_path / "topology.json"
-    path.write_text(json.dumps(TOPOLOGY))
+    path.write_text(json.dumps(leaf_fabric(LEAVES)))
     return path
 
 
@@ -183,7 +201,7 @@ def test_sigterm_under_overload_ends_the_group_in_5_s_with_final_deltas(
     # 8 flow samples a datagram, as fast as one sending thread goes: several times the no-loss
     # rate of --workers 2 (docs/performance.md); the sequence number is patched in place
     samples = tuple(flow(k + 1, LEAF1_EDGE, (write_first(),), rate=SAMPLING) for k in range(8))
-    templates = [bytearray(wire(datagram(_agent(i), 1, samples))) for i in range(AGENTS)]
+    templates = [bytearray(wire(datagram(leaf_agent(i), 1, samples))) for i in range(LEAVES)]
     senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in templates]
     target = ("127.0.0.1", served.sflow_port)
     done = threading.Event()
@@ -241,16 +259,23 @@ def test_sigterm_under_overload_ends_the_group_in_5_s_with_final_deltas(
 
 
 def _variant(n: int) -> dict[str, object]:
-    """TOPOLOGY with other link names and spine port names; leaf1's ports keep their roles."""
+    """The leaves' topology with other link names and spine port names; the leaves' ports keep
+    their roles."""
+    topology = leaf_fabric(LEAVES)
+    spine = f"s{n}-"
     links = {
-        f"A{n}": {"node1": "leaf1", "port1": "swp1", "node2": "spine1", "port2": f"p{n % 2}"},
-        f"B{n}": {"node1": "leaf2", "port1": "swp1", "node2": "spine1", "port2": "swp2"},
+        f"A{n}-{i}": {
+            "node1": f"leaf{i}",
+            "port1": "swp1",
+            "node2": "spine0",
+            "port2": spine + str(i),
+        }
+        for i in range(LEAVES)
     }
-    nodes = json.loads(json.dumps(TOPOLOGY["nodes"]))
-    nodes["spine1"]["ports"] = {
-        "p0": {"ifindex": "3"},
-        "p1": {"ifindex": "6"},
-        "swp2": {"ifindex": "4"},
+    nodes = dict(topology["nodes"])  # type: ignore[call-overload]
+    nodes["spine0"] = {
+        "agent": "10.2.0.1",
+        "ports": {spine + str(i): {"ifindex": str(i + 1)} for i in range(LEAVES)},
     }
     return {"links": links, "nodes": nodes}
 
@@ -260,9 +285,8 @@ SWAPS = 60
 
 def test_topology_swapped_during_ingest_loses_and_mislabels_nothing(topology_file: Path) -> None:
     served = start_serve(topology_file, 2)
-    edge = _Load(served.sflow_port, ["10.0.0.1", "10.0.0.2"], LEAF1_EDGE)
-    core = _Load(served.sflow_port, ["10.0.0.1", "10.0.0.2"], LEAF1_CORE)
-    core.sequence = [10**6, 10**6]  # its own datagram sequence (a second sub-stream is fine)
+    edge = _Load(served.sflow_port)
+    core = _Load(served.sflow_port, ifindex=LEAF1_CORE, sub_agent=1)  # its own sequence
     statuses: list[int] = []
     done = threading.Event()
 
@@ -279,8 +303,8 @@ def test_topology_swapped_during_ingest_loses_and_mislabels_nothing(topology_fil
         started = time.monotonic()
         swapper.start()
         while swapper.is_alive() and time.monotonic() - started < 20:
-            edge.run(0.1, rate=600)
-            core.run(0.1, rate=200)
+            edge.run(0.1, rate=900)
+            core.run(0.1, rate=300)
         done.set()
         swapper.join(10)
         took = time.monotonic() - started
@@ -293,6 +317,17 @@ def test_topology_swapped_during_ingest_loses_and_mislabels_nothing(topology_fil
         assert m.one("fabricscope_datagrams_total") == sent
         frames = m.by("fabricscope_ingress_frames_total", "role")
         assert frames == {"edge": edge.sent * SAMPLING, "core": core.sent * SAMPLING}
+        # the counters and the drops mixed in: each port's counters by its role, every drop
+        polls = {
+            role: sum(q // COUNTER_EVERY - 1 for q in load.sequence if q >= 2 * COUNTER_EVERY)
+            for role, load in (("edge", edge), ("core", core))
+        }  # intervals per port: polls less the first (a baseline)
+        assert polls["edge"] > 0 and polls["core"] > 0
+        packets = m.by("fabricscope_interface_packets_total", "role", direction="in")
+        assert packets == {role: n * 10**6 for role, n in polls.items() if n}
+        drops = sum(q // DROP_EVERY for q in edge.sequence + core.sequence)
+        assert m.one("fabricscope_dropped_packets_total", reason="no_buffer_space") == drops
+        assert m.one("fabricscope_lost_datagrams_total") == 0
     finally:
         edge.close()
         core.close()
