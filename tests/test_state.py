@@ -136,29 +136,38 @@ def test_a_replayed_datagram_counts_once_and_a_late_one_keeps_its_flows_not_its_
     sample = flow(1, LEAF1_EDGE, (write_first(),))
     frame = write_first().frame_length
 
+    sent: dict[int, bytes] = {}
+
     def send(seq: int, *more: CounterSample, t: float) -> None:
-        d = datagram(LEAF1, seq, (sample, *more), uptime_ms=seq * 1000)
-        pipeline.handle(memoryview(wire(d)), t)
+        sent[seq] = wire(datagram(LEAF1, seq, (sample, *more), uptime_ms=seq * 1000))
+        pipeline.handle(memoryview(sent[seq]), t)
+
+    def again(seq: int, t: float) -> None:
+        pipeline.handle(memoryview(sent[seq]), t)
 
     def poll(seq: int, octets: int) -> CounterSample:
         return counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE, in_octets=octets),))
 
     for seq in range(1, 5):
         send(seq, poll(seq, seq * 10**6), t=float(seq))
-    send(4, t=5.0)  # 4 again: a replay
-    send(1, t=5.0)  # 1 again, further back
+    again(4, t=5.0)  # 4 again: a replay
+    again(1, t=5.0)  # 1 again, further back (its uptime 3 s behind: still a replay)
     send(6, t=6.0)
     send(5, poll(9, 10**3), t=6.0)  # late: 5 after 6, with an older reading
-    send(5, t=6.0)  # and 5 again
-    send(7, poll(10, 7 * 10**6), t=7.0)
-    delta = state.drain(7.0)
-    assert _c(delta, "datagrams") == 10
+    again(5, t=6.0)  # and 5 again
+    # the same number and uptime but other contents: a restarted agent, not a replay
+    pipeline.handle(memoryview(wire(datagram(LEAF1, 1, (), uptime_ms=1000))), 6.5)
+    state.apply(datagram(LEAF1, 2, (sample,), uptime_ms=2000), 6.6)
+    state.apply(datagram(LEAF1, 3, (sample, poll(3, 2 * 10**6)), uptime_ms=3000), 6.7)
+    delta = state.drain(6.7)
+    assert _c(delta, "datagrams") == 12
     assert _c(delta, "replayed_datagrams") == 3
     assert _c(delta, "out_of_order_datagrams") == 1
-    assert _c(delta, "restarts_detected") == 0
-    # the flows of 1..7 once each; the octets from 1 to 7 once (the late, older reading skipped)
-    assert _c(delta, "fabric_ingress_bytes") == 7 * 1000 * frame
-    assert _c(delta, "interface_bytes", ("in", "edge")) == 6 * 10**6
+    assert _c(delta, "restarts_detected") == 1
+    # the flows of 1..6 once each and 2, 3 after the restart; the octets from 1 to 4 (the late,
+    # older reading skipped; the restart drops the baselines)
+    assert _c(delta, "fabric_ingress_bytes") == 8 * 1000 * frame
+    assert _c(delta, "interface_bytes", ("in", "edge")) == 3 * 10**6
 
 
 def test_a_resumed_state_counts_the_gap_its_predecessor_left() -> None:

@@ -14,8 +14,9 @@ Semantics (see docs/metrics.md):
   counts lost datagrams/samples; the sequence or the uptime going back is a restart, which drops
   every baseline of that agent so no delta spans it. A datagram up to ``REORDER_WINDOW`` behind
   is late: its flow and drop samples count, its counter samples (older readings than the
-  baselines) are skipped. Which of the last ``REORDER_WINDOW`` sequence numbers arrived is kept
-  per agent, so a datagram whose number already arrived is a replay: counted, nothing else.
+  baselines) are skipped. Which of the last ``REORDER_WINDOW`` sequence numbers arrived, and a
+  fingerprint of each (its CRC-32), is kept per agent, so the same datagram arriving again is a
+  replay: counted, nothing else (a restarted agent's new datagram 1 has other contents).
 * Interface counters become deltas between successive counter samples of a port. 32-bit counters
   may wrap once per interval when the wrapped delta is plausible for ifSpeed; a decrease that is
   not a plausible wrap, or a rate above 1.5 x ifSpeed, is a reset: the interval is skipped.
@@ -29,6 +30,7 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any
+from zlib import crc32
 
 from collector.delta import (
     AgentKey,
@@ -85,7 +87,7 @@ M32 = 0xFFFFFFFF
 MAX_SEQUENCE_GAP = 1_000_000  # a larger jump is a resync, not a million lost datagrams
 REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
 SEEN_MASK = (1 << REORDER_WINDOW) - 1  # bit k: sequence number (latest - k) arrived
-SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is its uptime's slot
+SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is its fingerprint's slot
 # what _sequence made of a datagram's sequence number
 IN_ORDER, LATE, REPLAYED = 0, 1, 2
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
@@ -139,7 +141,7 @@ class AgentTrack:
     pending_restarts: int = 0
     pending_out_of_order: int = 0
     seen: int = 1  # SEEN_MASK bits: which of the last sequence numbers arrived
-    uptimes: list[int] = field(default_factory=lambda: [-1] * REORDER_WINDOW)  # by SLOT
+    prints: list[int] = field(default_factory=lambda: [-1] * REORDER_WINDOW)  # by SLOT
     pending_samples: list[int] = field(default_factory=lambda: [0, 0, 0])  # SAMPLE_KINDS
     pending_decode_errors: dict[str, int] = field(default_factory=dict)  # by reason
     dirty: bool = True
@@ -192,6 +194,7 @@ class FabricState:
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
         self.order = IN_ORDER  # what _sequence made of the datagram being applied
+        self.fingerprint = -1  # of the datagram being applied: its CRC-32 (or its uptime)
         self.observer = FabricObserver()  # locate, flow activity, drop events
         self._accounting = (
             accounting
@@ -265,7 +268,6 @@ class FabricState:
             if len(self._agents) >= self.settings.max_agents:
                 break
             track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
-            track.uptimes[sequence & SLOT] = uptime_ms
             track.ports = self._accounting.port_table(agent)
             track.datagrams = PROMOTE_AFTER
             track.dirty = False
@@ -279,8 +281,10 @@ class FabricState:
     # -----------------------------------------------------------------------------------------
     # Datagrams
 
-    def apply(self, datagram: Datagram, now: float) -> None:
-        """Fold one decoded datagram into the state."""
+    def apply(self, datagram: Datagram, now: float, fingerprint: int | None = None) -> None:
+        """Fold one decoded datagram into the state; ``fingerprint``: the CRC-32 of its bytes
+        (replays are told by it; without it, by the uptime)."""
+        self.fingerprint = datagram.uptime_ms if fingerprint is None else fingerprint
         agent = datagram.agent if datagram.agent is not None else "unknown"
         self._roce_key = math.floor(now * 10)
         self.count("datagrams")
@@ -328,7 +332,7 @@ class FabricState:
             track = self._probation.get(key)
             if track is None:
                 track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
-                track.uptimes[sequence & SLOT] = uptime_ms
+                track.prints[sequence & SLOT] = self.fingerprint
                 track.ports = self._accounting.port_table(agent)
                 self._probation[key] = track
                 if len(self._probation) > self.settings.probation_agents:
@@ -353,13 +357,13 @@ class FabricState:
     def _sequence(self, track: AgentTrack, sequence: int, uptime_ms: int) -> None:
         gap = (sequence - track.sequence) & M32
         if gap == 0 or gap > 0x7FFFFFFF:
-            # Back: the very datagram again (its number arrived, with this uptime) is a replay,
-            # whatever its uptime says; a restart starting again at 1 has another uptime.
+            # Back: the very datagram again (its number arrived, with this fingerprint) is a
+            # replay, whatever its uptime says; a restart starting again at 1 sends other bytes.
             behind = (M32 + 1 - gap) & M32
             if (
                 behind < REORDER_WINDOW
                 and track.seen >> behind & 1
-                and track.uptimes[sequence & SLOT] == uptime_ms
+                and track.prints[sequence & SLOT] == self.fingerprint
             ):
                 self.count("replayed_datagrams")
                 self.order = REPLAYED
@@ -375,13 +379,13 @@ class FabricState:
             track.reset_baselines()
             track.sequence, track.uptime_ms = sequence, uptime_ms
             track.seen = 1
-            track.uptimes[sequence & SLOT] = uptime_ms
+            track.prints[sequence & SLOT] = self.fingerprint
             return
         if gap == 0 or gap > 0x7FFFFFFF:
             behind = (M32 + 1 - gap) & M32
             if behind < REORDER_WINDOW:
                 track.seen |= 1 << behind
-                track.uptimes[sequence & SLOT] = uptime_ms
+                track.prints[sequence & SLOT] = self.fingerprint
             self.count("out_of_order_datagrams")
             track.pending_out_of_order += 1
             self.order = LATE
@@ -390,7 +394,7 @@ class FabricState:
             track.pending_lost += gap - 1
             self.count("lost_datagrams", (), gap - 1)
         track.seen = ((track.seen << gap) | 1) & SEEN_MASK if gap < REORDER_WINDOW else 1
-        track.uptimes[sequence & SLOT] = uptime_ms
+        track.prints[sequence & SLOT] = self.fingerprint
         track.sequence, track.uptime_ms = sequence, uptime_ms
 
     def _sample_gap(self, kind: str, last: int, sequence: int) -> None:
@@ -585,6 +589,7 @@ class FabricState:
             self._agent_names[raw] = agent
         sequence = rows.sequence
         uptime_ms = rows.uptime_ms
+        self.fingerprint = fingerprint = crc32(data)
         track = self._agents.get((agent, rows.sub_agent))
         if (
             track is not None
@@ -598,7 +603,7 @@ class FabricState:
             track.dirty = True
             track.sequence, track.uptime_ms = sequence, uptime_ms
             track.seen = ((track.seen << 1) | 1) & SEEN_MASK
-            track.uptimes[sequence & SLOT] = uptime_ms
+            track.prints[sequence & SLOT] = fingerprint
         else:
             track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
             if self.order != IN_ORDER:  # rare: the full decoder, as apply() would
