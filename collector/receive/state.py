@@ -14,8 +14,8 @@ Semantics (see docs/metrics.md):
   counts lost datagrams/samples; the sequence or the uptime going back is a restart, which drops
   every baseline of that agent so no delta spans it. A datagram up to ``REORDER_WINDOW`` behind
   is late: its flow and drop samples count, its counter samples (older readings than the
-  baselines) are skipped. Which of the last ``REORDER_WINDOW`` sequence numbers arrived, and a
-  fingerprint of each (its CRC-32), is kept per agent, so the same datagram arriving again is a
+  baselines) are skipped. The sequence number and a fingerprint (CRC-32) of each of the last
+  ``REORDER_WINDOW`` datagrams are kept per agent, so the same datagram arriving again is a
   replay: counted, nothing else (a restarted agent's new datagram 1 has other contents).
 * Interface counters become deltas between successive counter samples of a port. 32-bit counters
   may wrap once per interval when the wrapped delta is plausible for ifSpeed; a decrease that is
@@ -86,8 +86,7 @@ log = logging.getLogger(__name__)
 M32 = 0xFFFFFFFF
 MAX_SEQUENCE_GAP = 1_000_000  # a larger jump is a resync, not a million lost datagrams
 REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
-SEEN_MASK = (1 << REORDER_WINDOW) - 1  # bit k: sequence number (latest - k) arrived
-SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is its fingerprint's slot
+SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is a datagram's slot
 # what _sequence made of a datagram's sequence number
 IN_ORDER, LATE, REPLAYED = 0, 1, 2
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
@@ -140,8 +139,10 @@ class AgentTrack:
     pending_lost: int = 0
     pending_restarts: int = 0
     pending_out_of_order: int = 0
-    seen: int = 1  # SEEN_MASK bits: which of the last sequence numbers arrived
-    prints: list[int] = field(default_factory=lambda: [-1] * REORDER_WINDOW)  # by SLOT
+    # by SLOT, the sequence number and fingerprint of the last datagram there (4 bytes each, no
+    # int object each): the same datagram again is a replay
+    seqs: array[int] = field(default_factory=lambda: array("I", bytes(4 * REORDER_WINDOW)))
+    prints: array[int] = field(default_factory=lambda: array("I", bytes(4 * REORDER_WINDOW)))
     pending_samples: list[int] = field(default_factory=lambda: [0, 0, 0])  # SAMPLE_KINDS
     pending_decode_errors: dict[str, int] = field(default_factory=dict)  # by reason
     dirty: bool = True
@@ -161,6 +162,13 @@ class AgentTrack:
         self.counter_sources.clear()
         self.drop_sources.clear()
         self.ports.clear()
+
+
+def _keep(track: AgentTrack, sequence: int, fingerprint: int) -> None:
+    """Remember a datagram in its slot (what tells a replay)."""
+    slot = sequence & SLOT
+    track.seqs[slot] = sequence
+    track.prints[slot] = fingerprint
 
 
 def _note_sampling_rate(track: AgentTrack, rate: int) -> None:
@@ -194,7 +202,7 @@ class FabricState:
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
         self.order = IN_ORDER  # what _sequence made of the datagram being applied
-        self.fingerprint = -1  # of the datagram being applied: its CRC-32 (or its uptime)
+        self.fingerprint = 0  # of the datagram being applied: its CRC-32 (or its uptime)
         self.observer = FabricObserver()  # locate, flow activity, drop events
         self._accounting = (
             accounting
@@ -332,7 +340,7 @@ class FabricState:
             track = self._probation.get(key)
             if track is None:
                 track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
-                track.prints[sequence & SLOT] = self.fingerprint
+                _keep(track, sequence, self.fingerprint)
                 track.ports = self._accounting.port_table(agent)
                 self._probation[key] = track
                 if len(self._probation) > self.settings.probation_agents:
@@ -357,14 +365,10 @@ class FabricState:
     def _sequence(self, track: AgentTrack, sequence: int, uptime_ms: int) -> None:
         gap = (sequence - track.sequence) & M32
         if gap == 0 or gap > 0x7FFFFFFF:
-            # Back: the very datagram again (its number arrived, with this fingerprint) is a
+            # Back: the very datagram again (its number and fingerprint in its slot) is a
             # replay, whatever its uptime says; a restart starting again at 1 sends other bytes.
-            behind = (M32 + 1 - gap) & M32
-            if (
-                behind < REORDER_WINDOW
-                and track.seen >> behind & 1
-                and track.prints[sequence & SLOT] == self.fingerprint
-            ):
+            slot = sequence & SLOT
+            if track.seqs[slot] == sequence and track.prints[slot] == self.fingerprint:
                 self.count("replayed_datagrams")
                 self.order = REPLAYED
                 return
@@ -378,14 +382,10 @@ class FabricState:
             self.count("restarts_detected")
             track.reset_baselines()
             track.sequence, track.uptime_ms = sequence, uptime_ms
-            track.seen = 1
-            track.prints[sequence & SLOT] = self.fingerprint
+            _keep(track, sequence, self.fingerprint)
             return
         if gap == 0 or gap > 0x7FFFFFFF:
-            behind = (M32 + 1 - gap) & M32
-            if behind < REORDER_WINDOW:
-                track.seen |= 1 << behind
-                track.prints[sequence & SLOT] = self.fingerprint
+            _keep(track, sequence, self.fingerprint)
             self.count("out_of_order_datagrams")
             track.pending_out_of_order += 1
             self.order = LATE
@@ -393,8 +393,7 @@ class FabricState:
         if gap <= MAX_SEQUENCE_GAP and gap > 1:
             track.pending_lost += gap - 1
             self.count("lost_datagrams", (), gap - 1)
-        track.seen = ((track.seen << gap) | 1) & SEEN_MASK if gap < REORDER_WINDOW else 1
-        track.prints[sequence & SLOT] = self.fingerprint
+        _keep(track, sequence, self.fingerprint)
         track.sequence, track.uptime_ms = sequence, uptime_ms
 
     def _sample_gap(self, kind: str, last: int, sequence: int) -> None:
@@ -602,8 +601,9 @@ class FabricState:
             track.last_seen = now
             track.dirty = True
             track.sequence, track.uptime_ms = sequence, uptime_ms
-            track.seen = ((track.seen << 1) | 1) & SEEN_MASK
-            track.prints[sequence & SLOT] = fingerprint
+            slot = sequence & SLOT
+            track.seqs[slot] = sequence
+            track.prints[slot] = fingerprint
         else:
             track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
             if self.order != IN_ORDER:  # rare: the full decoder, as apply() would
