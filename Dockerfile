@@ -46,7 +46,7 @@ RUN --mount=type=secret,id=cacert \
     && python -m venv /opt/fabricscope \
     && /opt/fabricscope/bin/pip install --disable-pip-version-check --no-cache-dir /src \
     && cd / \
-    && /opt/fabricscope/bin/python -c "import decoders._fastpath_c, collector.receive._accounting_c"
+    && /opt/fabricscope/bin/python -c "import decoders._fastpath_c, collector.receive._accounting_c, collector.receive._socket_ring"
 
 # --- runtime: the slim base, the virtualenv, an unprivileged user -----------------------------
 FROM ${PYTHON_IMAGE}

@@ -1,10 +1,13 @@
-"""Build hook for the optional C builds of the decoder fast path and the flow accounting.
+"""Build hook for the optional C builds: the decoder fast path, the flow accounting, the reader.
 
-Project metadata lives in pyproject.toml; this file only adds two extension modules, each one
-``.py`` source in Cython pure-Python mode compiled under another name:
+Project metadata lives in pyproject.toml; this file only adds three extension modules. Two are
+one ``.py`` source each in Cython pure-Python mode compiled under another name:
 ``decoders/fastpath.py`` as ``decoders._fastpath_c`` (``decoders.fast`` chooses between the two)
 and ``collector/receive/_accounting.py`` as ``collector.receive._accounting_c``
 (``collector.receive.accounting`` chooses). The plain modules stay importable as themselves.
+The third, ``collector.receive._socket_ring`` (plain C, Linux only), reads the sFlow socket in
+its own thread; without it the receive loop reads the socket itself
+(``collector.receive.socket_ring`` says which).
 
 * Cython comes from ``[build-system] requires``, so ``pip install .`` / ``pip install -e .`` need
   nothing beyond PyPI and a C compiler.
@@ -28,6 +31,8 @@ MODULES = (
     ("decoders._fastpath_c", "decoders/fastpath.py"),
     ("collector.receive._accounting_c", "collector/receive/_accounting.py"),
 )
+# (module, its C source): built as they are, no Cython
+C_MODULES = (("collector.receive._socket_ring", "collector/receive/_socket_ring.c"),)
 
 
 def _warn(message: str) -> None:
@@ -40,10 +45,23 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "no", "false")
 
 
+def _c_extensions() -> list[Any]:
+    if not sys.platform.startswith("linux"):  # recvmmsg and eventfd
+        return []
+    return [
+        Extension(module, [source], extra_compile_args=["-std=gnu11"], libraries=["pthread"])
+        for module, source in C_MODULES
+    ]
+
+
 def _extensions() -> list[Any]:
     if _flag("FABRICSCOPE_PURE"):
         print("fabricscope: FABRICSCOPE_PURE is set, not compiling the C modules", file=sys.stderr)
         return []
+    return _cython_extensions() + _c_extensions()
+
+
+def _cython_extensions() -> list[Any]:
     try:
         from Cython.Build import cythonize
     except ImportError:

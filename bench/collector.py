@@ -19,6 +19,10 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
     python bench/collector.py --quick             # smoke run: 1 repeat, 2 s steps
     python bench/collector.py --parts cpu --workers-list 1
     python bench/collector.py --parts ramp --corpora mixed --systems fabricscope-1,sfcapd
+    python bench/collector.py --parts ramp --systems fabricscope-2,fabricscope-2-noring,sfcapd
+
+``fabricscope-N-noring`` is ``serve --workers N --receive-ring-bytes 0``: the receive loop reads
+its socket itself, without the compiled socket reader.
 
 Nothing is pinned (see CORE_SHARING); the sender's and each receiver's CPU per step are printed.
 """
@@ -364,9 +368,10 @@ class Receiver:
 class Fabricscope(Receiver):
     """``fabricscope serve --workers N --topology FILE``; own count fabricscope_datagrams_total."""
 
-    def __init__(self, tmp: Path, topology: Path, workers: int) -> None:
+    def __init__(self, tmp: Path, topology: Path, workers: int, *, ring: bool = True) -> None:
         self.workers = workers
-        self.name = f"fabricscope-{workers}"
+        self.ring = ring  # False: --receive-ring-bytes 0 (the receive loop reads the socket)
+        self.name = f"fabricscope-{workers}" + ("" if ring else "-noring")
         super().__init__(tmp, topology)
         self.http_port = 0
 
@@ -381,7 +386,7 @@ class Fabricscope(Receiver):
             [sys.executable, "-m", "collector", "serve", "--sflow-bind", f"127.0.0.1:{self.port}",
              "--http-bind", f"127.0.0.1:{self.http_port}", "--workers", str(self.workers),
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
-             "--log-level", "warning"],
+             "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -672,8 +677,9 @@ class Bench:
 
 
 def _system(name: str, tmp: Path, topology: Path) -> Receiver | None:
-    if name.startswith("fabricscope-"):
-        return Fabricscope(tmp, topology, int(name.rsplit("-", 1)[1]))
+    if name.startswith("fabricscope-"):  # fabricscope-N, or fabricscope-N-noring
+        workers, _, variant = name.removeprefix("fabricscope-").partition("-")
+        return Fabricscope(tmp, topology, int(workers), ring=variant != "noring")
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:
         package = {"sfcapd": "nfdump-sflow", "sfacctd": "pmacct"}[name]

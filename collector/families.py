@@ -478,6 +478,24 @@ FAMILIES: Final[tuple[Family, ...]] = (
         (),
         "SO_RCVBUF granted by the kernel, summed over the sFlow sockets.",
     ),
+    Family(
+        "receive_ring_bytes",
+        GAUGE,
+        (),
+        "Capacity of the socket readers' rings (0: the receive loops read the sockets), summed.",
+    ),
+    Family(
+        "receive_ring_peak_bytes",
+        GAUGE,
+        (),
+        "Most bytes the socket readers' rings held during the last tick, summed over them.",
+    ),
+    Family(
+        "receive_ring_full",
+        COUNTER,
+        (),
+        "Times a socket reader found its ring full and waited (the socket buffer then fills).",
+    ),
     Family("workers", GAUGE, (), "Receiving worker processes (1 = single process)."),
     Family(
         "worker_datagrams",

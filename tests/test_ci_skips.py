@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.receive import accounting
+from collector.receive import accounting, socket_ring
 from decoders import fast
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +55,4 @@ def test_ci_runs_the_compiled_builds() -> None:
         pytest.skip("only where the compiled builds are required (CI: FABRICSCOPE_REQUIRE_TOOLS=1)")
     assert fast.IMPLEMENTATION == "compiled", fast.REASON
     assert accounting.IMPLEMENTATION == "compiled", accounting.REASON
+    assert socket_ring.IMPLEMENTATION == "compiled", socket_ring.REASON

@@ -701,15 +701,23 @@ def _pyproject() -> dict[str, Any]:
         return tomllib.load(fh)
 
 
-def _compiled_modules() -> set[str]:
-    """The compiled module names in setup.py's MODULES table (read, not run)."""
+def _module_tables() -> dict[str, list[tuple[str, str]]]:
+    """setup.py's MODULES (Cython) and C_MODULES tables of (module, source), read, not run."""
     tree = ast.parse((ROOT / "setup.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "MODULES" for t in node.targets
-        ):
-            return {module for module, _ in ast.literal_eval(node.value)}
-    raise AssertionError("setup.py has no MODULES table")
+    tables = {
+        t.id: list(ast.literal_eval(node.value))
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and t.id in ("MODULES", "C_MODULES")
+    }
+    assert set(tables) == {"MODULES", "C_MODULES"}, "setup.py lacks a module table"
+    return tables
+
+
+def _compiled_modules() -> set[str]:
+    """Every compiled module setup.py builds."""
+    return {module for table in _module_tables().values() for module, _ in table}
 
 
 def _assemble(stage: Stage, context: set[str], into: Path) -> None:
@@ -742,7 +750,8 @@ def test_build_context_carries_every_package_file_and_no_build_products() -> Non
     assert not needed - context, f"left out of the build context: {sorted(needed - context)}"
     assert "tests/test_packaging.py" not in context  # the allowlist really leaves things out
     on_disk = set().union(*(_files_on_disk(p) for p in packages))
-    products = {p for p in on_disk if p.endswith((".so", ".c", ".pyc"))}
+    # what an install writes beside the sources (a hand-written C source is tracked)
+    products = {p for p in on_disk if p.endswith((".so", ".c", ".pyc")) and p not in tracked}
     assert not products & _in_build_context(on_disk), "build products in the build context"
 
 
@@ -753,9 +762,10 @@ def test_pyproject_installs_every_package_and_data_file() -> None:
     packages = set(setuptools["packages"])
     tops = {p.split(".")[0] for p in packages}
     data = setuptools.get("package-data", {})
+    c_sources = {source for _, source in _module_tables()["C_MODULES"]}  # build input only
     for path in _tracked_files():
         parts = path.split("/")
-        if parts[0] not in tops or len(parts) < 2:
+        if parts[0] not in tops or len(parts) < 2 or path in c_sources:
             continue
         if parts[-1] == "__init__.py":
             package = ".".join(parts[:-1])

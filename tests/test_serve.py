@@ -92,6 +92,9 @@ def test_traffic_counters_and_health(served: Served) -> None:
     assert m("fabricscope_lost_datagrams_total") == 1
     assert m("fabricscope_lost_samples_total", kind="flow") == 2
     assert m("fabricscope_topology_loaded") == 1
+    # every receiver reads its socket through a compiled reader's 32 MiB ring (the default)
+    assert m("fabricscope_receive_ring_bytes") == m("fabricscope_workers") * 32 * 1024 * 1024
+    assert m("fabricscope_receive_ring_full_total") == 0
 
 
 def test_bad_datagrams_are_counted_and_good_ones_unaffected(served: Served) -> None:
@@ -212,6 +215,11 @@ def test_two_workers_merge_many_agents(tmp_path: Path) -> None:
             "invalid workers (from --workers): Input should be greater than or equal to 1",
         ),
         (["--sflow-bind", "nohost"], "invalid sflow_bind (from --sflow-bind):"),
+        (
+            ["--receive-ring-bytes", "1000"],
+            "invalid receive_ring_bytes (from --receive-ring-bytes): 0 (off) or at "
+            "least 262144 bytes",
+        ),
         (
             ["--http-bind", "127.0.0.1:99999"],
             "invalid http_bind (from --http-bind): port 99999 out of range",

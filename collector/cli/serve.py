@@ -28,6 +28,8 @@ _HELP: dict[str, str] = {
     "topology": "sFlow-RT topology JSON file (reloaded on SIGHUP)",
     "workers": "receiving processes on SO_REUSEPORT (default: CPU count; 1 = single process)",
     "rcvbuf_bytes": "SO_RCVBUF to request per socket (default 32 MiB)",
+    "receive_ring_bytes": "ring of the compiled socket reader per receiver, which keeps reading "
+    "the socket while the receiver is busy (default 32 MiB; 0: no reader thread)",
     "per_port_metrics": "also export per-port series (node/port labels)",
     "agent_timeout": "seconds without a datagram before an agent is forgotten (default 180)",
     "max_agents": "agents with their own series at most (default 10000)",

@@ -1,8 +1,11 @@
 """UDP sockets for sFlow and the synchronous receive loop that feeds a handler.
 
-The loop runs in a thread (``--workers 1``) or as the body of a worker process. It drains the
-socket with ``recv_into`` into one reusable buffer (no allocation per datagram), takes the time
-once per batch, and calls ``on_tick(now)`` every tick. Per-datagram work is synchronous.
+The loop runs in a thread (``--workers 1``) or as the body of a worker process. It takes each
+datagram into one reusable buffer (no allocation per datagram), takes the time once per batch,
+and calls ``on_tick(now)`` every tick. Per-datagram work is synchronous. Where the compiled
+socket reader is there (``collector.receive.socket_ring``) a C thread reads the socket into a
+ring and the loop takes datagrams from the ring, so the socket is still read while the loop
+pauses for a tick; otherwise the loop reads the socket itself with ``recv_into``.
 """
 
 from __future__ import annotations
@@ -17,10 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector.receive.socket_ring import SocketRing, open_ring
+
 log = logging.getLogger(__name__)
 
 MAX_DATAGRAM = 65535
 BATCH = 512  # datagrams handled between two looks at the clock and the control channel
+# With the socket reader, a loop that just took datagrams naps this long before it looks again
+# rather than being woken for the next one: under load it then takes tens of datagrams a pass
+# and wakes about a thousand times a second; the ring holds what arrives meanwhile.
+RING_NAP_SECONDS = 0.001
+FINAL_DRAIN_SECONDS = 1.0  # a stopping loop takes what the ring holds for at most this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +119,11 @@ class ReceiveLoop:
         control_fd: int | None = None,
         on_control: Callable[[], bool] | None = None,
         clock: Callable[[], float] = time.time,
+        ring_bytes: int = 0,
     ) -> None:
         self.sock = sock
+        self.ring_bytes = ring_bytes
+        self._ring: SocketRing | None = None
         self.handle = handle
         self.on_tick = on_tick
         self.tick_seconds = tick_seconds
@@ -126,37 +139,112 @@ class ReceiveLoop:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
+    def ring_stats(self) -> dict[str, int] | None:
+        """The socket reader's figures (``SocketRing.stats``), None when the loop reads itself."""
+        ring = self._ring
+        return ring.stats() if ring is not None else None
+
     def run(self) -> None:
         """Loop until ``stop()`` or the control handler says so; ticks once more at the end."""
-        buf = bytearray(MAX_DATAGRAM)
-        view = memoryview(buf)
-        recv_into = self.sock.recv_into
-        handle = self.handle
-        fds = [self.sock.fileno(), self._wake_r]
-        if self.control_fd is not None:
-            fds.append(self.control_fd)
-        now = self.clock()
-        next_tick = now + self.tick_seconds
         try:
-            while not self._stopping:
-                readable, _, _ = select.select(fds, [], [], max(0.0, next_tick - now))
-                on_control = self.on_control
-                if on_control is not None and self.control_fd in readable and not on_control():
-                    break
-                for _ in range(BATCH):
-                    try:
-                        n = recv_into(buf)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError as exc:  # e.g. ICMP errors surfaced on the socket
-                        log.debug("recv: %s", exc)
-                        break
-                    handle(view[:n], now)
-                now = self.clock()
-                if now >= next_tick:
-                    self.on_tick(now)
-                    next_tick = max(next_tick + self.tick_seconds, now)
+            self._ring = open_ring(self.sock, self.ring_bytes)
+        except (OSError, MemoryError, ValueError) as exc:
+            log.warning("socket reader not started (%s); reading the socket directly", exc)
+        try:
+            self._loop()
+            if self._ring is not None:
+                self._drain_ring(self._ring)
             self.on_tick(self.clock())
         finally:
+            if self._ring is not None:
+                self._ring.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
+
+    def _loop(self) -> None:
+        buf = bytearray(MAX_DATAGRAM)
+        view = memoryview(buf)
+        others = [self._wake_r] if self.control_fd is None else [self._wake_r, self.control_fd]
+        now = self.clock()
+        next_tick = now + self.tick_seconds
+        took = 0  # datagrams the last pass took from the ring
+        while not self._stopping:
+            ring = self._ring
+            timeout = max(0.0, next_tick - now)
+            if ring is not None:
+                source = ring.fileno()
+                if ring.pending_bytes():
+                    timeout = 0.0
+                elif took:  # busy: nap without a wake-up, so the next pass takes a batch
+                    timeout = min(timeout, RING_NAP_SECONDS)
+                elif ring.ready():  # else ready() armed the reader's wake-up: sleep is safe
+                    timeout = 0.0
+            else:
+                source = self.sock.fileno()
+            readable, _, _ = select.select([source, *others], [], [], timeout)
+            on_control = self.on_control
+            if on_control is not None and self.control_fd in readable and not on_control():
+                return
+            if ring is None:
+                self._take_from_socket(buf, view, now)
+            else:
+                if source in readable:
+                    ring.acknowledge()
+                took = self._take_from_ring(ring, buf, view, now)
+            now = self.clock()
+            if now >= next_tick:
+                self.on_tick(now)
+                next_tick = max(next_tick + self.tick_seconds, now)
+                if ring is not None:
+                    self._check_reader(ring)
+
+    def _take_from_socket(self, buf: bytearray, view: memoryview, now: float) -> None:
+        recv_into = self.sock.recv_into
+        handle = self.handle
+        for _ in range(BATCH):
+            try:
+                n = recv_into(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP errors surfaced on the socket
+                log.debug("recv: %s", exc)
+                return
+            handle(view[:n], now)
+
+    def _take_from_ring(
+        self, ring: SocketRing, buf: bytearray, view: memoryview, now: float
+    ) -> int:
+        next_into = ring.next_into
+        handle = self.handle
+        for taken in range(BATCH):
+            n = next_into(buf)
+            if n < 0:
+                return taken
+            handle(view[:n], now)
+        return BATCH
+
+    def _drain_ring(self, ring: SocketRing) -> None:
+        """At the end: stop the reader and take what its ring still holds (for at most
+        ``FINAL_DRAIN_SECONDS``), so that a clean stop loses nothing the reader took."""
+        ring.stop()
+        buf = bytearray(MAX_DATAGRAM)
+        view = memoryview(buf)
+        deadline = time.monotonic() + FINAL_DRAIN_SECONDS
+        now = self.clock()
+        while self._take_from_ring(ring, buf, view, now) == BATCH:
+            if time.monotonic() > deadline:
+                left = ring.pending_bytes()
+                log.warning("stopping with %d bytes of datagrams left in the ring", left)
+                return
+            now = self.clock()
+
+    def _check_reader(self, ring: SocketRing) -> None:
+        """Should the reader thread have ended on an error, read the socket directly from now
+        on (once the ring holds nothing more)."""
+        error = ring.error() if not ring.pending_bytes() else 0
+        if error:
+            log.error(
+                "the socket reader stopped (%s); reading the socket directly", os.strerror(error)
+            )
+            self._ring = None
+            ring.close()

@@ -22,6 +22,7 @@ from collector.receive.admission import AdmissionRule, AgentAdmission
 from collector.receive.listener import ReceiveLoop, kernel_drops
 from collector.receive.pipeline import Pipeline, choose_decoder
 from collector.receive.sender import DeltaSender
+from collector.receive.socket_ring import DEFAULT_RING_BYTES
 from collector.receive.state import FabricState, StateSettings
 from topology.index import build_index
 from topology.model import Topology
@@ -49,6 +50,7 @@ class ReceiverSettings:
     decoder: str = "auto"  # auto | full | fast (``choose_decoder``)
     log_level: str = "info"
     admission: AdmissionRule = field(default_factory=AdmissionRule)  # default: every agent
+    ring_bytes: int = DEFAULT_RING_BYTES  # the socket reader's ring; 0: the loop reads itself
 
 
 class Receiver:
@@ -78,6 +80,7 @@ class Receiver:
         self.sock = sock
         self.rcvbuf_granted = rcvbuf_granted
         self._kernel_drops = kernel_drops(sock) or 0
+        self._ring_full_waits = 0
         self.loop = ReceiveLoop(
             sock,
             self.pipeline.handler,
@@ -85,6 +88,7 @@ class Receiver:
             tick_seconds=settings.tick_seconds,
             control_fd=control.fileno(),
             on_control=self.on_control,
+            ring_bytes=settings.ring_bytes,
         )
         if baselines:
             self.state.resume(baselines, self.loop.clock())
@@ -110,8 +114,14 @@ class Receiver:
         if drops is not None and drops > self._kernel_drops:
             self.state.count("kernel_receive_drops", (), drops - self._kernel_drops)
             self._kernel_drops = drops
+        ring = self.loop.ring_stats()
+        if ring is not None and ring["full_waits"] > self._ring_full_waits:
+            self.state.count("receive_ring_full", (), ring["full_waits"] - self._ring_full_waits)
+            self._ring_full_waits = ring["full_waits"]
         delta = self.state.drain(now)
         delta.gauges["receive_buffer_bytes"] = float(self.rcvbuf_granted)
+        delta.gauges["receive_ring_bytes"] = float(ring["capacity"]) if ring else 0.0
+        delta.gauges["receive_ring_peak_bytes"] = float(ring["peak_bytes"]) if ring else 0.0
         self.emit(delta)
 
     def run(self) -> None:

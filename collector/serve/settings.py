@@ -29,6 +29,7 @@ from collector.influx.target import MIN_BACKOFF, InfluxSettings, PushLimits
 from collector.receive.admission import AdmissionRule, parse_allowed_agents
 from collector.receive.listener import BindAddress
 from collector.receive.receivers import ReceiverSettings
+from collector.receive.socket_ring import DEFAULT_RING_BYTES, MIN_RING_BYTES
 from collector.receive.state import StateSettings
 
 ENV_PREFIX = "FABRICSCOPE_"
@@ -87,6 +88,22 @@ def parse_http_url(value: object) -> str:
 InfluxUrl = Annotated[str, BeforeValidator(parse_http_url)]
 
 
+def check_ring_bytes(value: object) -> int:
+    """The socket reader's ring: 0 (the receive loop reads the socket) or at least 256 KiB."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected a number of bytes")
+    try:
+        size = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of bytes") from None
+    if size != 0 and size < MIN_RING_BYTES:
+        raise ValueError(f"0 (off) or at least {MIN_RING_BYTES} bytes")
+    return size
+
+
+RingBytes = Annotated[int, BeforeValidator(check_ring_bytes)]
+
+
 def check_api_token(value: object) -> str:
     """An API token: printable ASCII without spaces (what a Bearer header can carry), with
     surrounding white space (a file's final newline) removed."""
@@ -118,6 +135,8 @@ class Settings(BaseModel):
     topology: Path | None = None
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     rcvbuf_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)
+    # the compiled socket reader's ring per receiver (docs/tuning.md); 0: the loop reads itself
+    receive_ring_bytes: RingBytes = DEFAULT_RING_BYTES
     per_port_metrics: bool = False
     agent_timeout: float = Field(default=180.0, gt=0)
     max_agents: int = Field(default=10_000, ge=1)
@@ -237,6 +256,7 @@ def serve_parts(settings: Settings) -> ServeParts:
             decoder=settings.decoder,
             log_level=settings.log_level,
             admission=settings.allowed_agents,
+            ring_bytes=settings.receive_ring_bytes,
         ),
         aggregator=AggregatorSettings(
             smoothing_seconds=settings.smoothing_seconds,
