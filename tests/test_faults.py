@@ -510,7 +510,6 @@ def test_scrapers_and_hostile_clients_during_ingest(topology_file: Path) -> None
 
 ROUND = 0.1  # s between two datagrams of an agent, in its uptime and (paced) in real time
 ROUNDS = 70
-LEAVES = 256
 GROUP = 32  # agents per fault
 # per round and port: octets, packets, errors, discards; the flow sample's rate
 OCTETS, PACKETS, ERRORS, DISCARDS = 10**7, 10_000, 5, 3
