@@ -53,6 +53,9 @@ class AgentStatus:
     effective_sampling_rate: float | None
     hostname: str | None = None  # what it says in host_descr (counter record 2000)
     sampling_rates: tuple[int, ...] = ()  # distinct rates seen in its flow samples, ascending
+    # the last datagram sequence number counted: a replacement worker resumes from it, so what
+    # a killed one had received and not handed over shows as lost datagrams
+    sequence: int = 0
 
 
 # Not frozen: receivers build one per port and tick, and a frozen dataclass costs five times as

@@ -12,7 +12,7 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
      "credits":    {role: [count, sum, low, high]},
      "gauges":     {name: value},
      "agents":     [[agent, sub_agent, node, last_seen, uptime_ms, sampling_rate,
-                     effective_sampling_rate, hostname, [sampling rates…]], …],
+                     effective_sampling_rate, hostname, [sampling rates…], sequence], …],
      "expired_agents": [[agent, sub_agent], …],
      "ports":      [[agent, ifindex, node, port, role, oper_up, admin_up, speed_bps,
                      in_utilization, out_utilization, last_seen, sflow_name], …],
@@ -49,7 +49,7 @@ from collector.delta import (
 )
 
 MAGIC = b"FSD"
-VERSION = 2
+VERSION = 3  # 2: flow partial sums; 3: agents[] carry their last datagram sequence number
 HEADER = MAGIC + bytes([VERSION])
 LENGTH = struct.Struct("!I")
 MAX_FRAME = 512 * 1024 * 1024  # a larger length is a broken stream, not a delta
@@ -88,6 +88,7 @@ def encode_delta(delta: Delta) -> bytes:
                 a.effective_sampling_rate,
                 a.hostname,
                 list(a.sampling_rates),
+                a.sequence,
             ]
             for key, a in delta.agents.items()
         ],
@@ -248,7 +249,7 @@ def _credits(document: Any) -> dict[str, CreditStats]:
 def _agents(document: Any) -> dict[tuple[str, int], AgentStatus]:
     out: dict[tuple[str, int], AgentStatus] = {}
     for row in _list(document, "agents"):
-        fields = _list(row, "agents[]", 9)
+        fields = _list(row, "agents[]", 10)
         w = "agents[]"
         out[(_str(fields[0], w), _int(fields[1], w))] = AgentStatus(
             _str(fields[2], w),
@@ -258,6 +259,7 @@ def _agents(document: Any) -> dict[tuple[str, int], AgentStatus]:
             _opt_num(fields[6], w),
             _opt_str(fields[7], w),
             tuple(_int(r, w) for r in _list(fields[8], w)),
+            _int(fields[9], w),
         )
     return out
 

@@ -434,6 +434,12 @@ FAMILIES: Final[tuple[Family, ...]] = (
         (),
         "Datagrams that arrived after a later one from the same agent.",
     ),
+    Family(
+        "replayed_datagrams",
+        COUNTER,
+        (),
+        "Datagrams whose sequence number had already arrived from the agent: not counted again.",
+    ),
     Family("restarts_detected", COUNTER, (), "Agent restarts detected, all agents."),
     Family(
         "interface_discontinuities",

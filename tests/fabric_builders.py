@@ -195,3 +195,29 @@ def datagram(
 def wire(d: Datagram) -> bytes:
     """The datagram encoded for the wire."""
     return encode_datagram(d)
+
+
+def leaf_agent(i: int) -> str:
+    """The agent address of leaf ``i`` of ``leaf_fabric``: 10.1.0.1, 10.1.0.2, …"""
+    return f"10.1.{i // 250}.{i % 250 + 1}"
+
+
+def leaf_fabric(leaves: int) -> dict[str, object]:
+    """A topology of ``leaves`` leaves on one spine: each leaf's swp1 (ifIndex 3, like
+    ``LEAF1_CORE``) goes up to the spine, its swp3 (ifIndex 5, ``LEAF1_EDGE``) faces a host."""
+    nodes: dict[str, object] = {
+        f"leaf{i}": {
+            "agent": leaf_agent(i),
+            "ports": {"swp1": {"ifindex": str(LEAF1_CORE)}, "swp3": {"ifindex": str(LEAF1_EDGE)}},
+        }
+        for i in range(leaves)
+    }
+    nodes["spine0"] = {
+        "agent": "10.2.0.1",
+        "ports": {f"p{i}": {"ifindex": str(i + 1)} for i in range(leaves)},
+    }
+    links = {
+        f"L{i}": {"node1": f"leaf{i}", "port1": "swp1", "node2": "spine0", "port2": f"p{i}"}
+        for i in range(leaves)
+    }
+    return {"links": links, "nodes": nodes}

@@ -59,7 +59,9 @@ def rich_delta(seed: int = 0, ports: int = 3) -> Delta:
     delta.credits = {"edge": CreditStats(2, 64.0, 16.0, 48.0), "core": CreditStats()}
     delta.gauges = {"agents": 3.0, "receive_buffer_bytes": 33554432.0}
     delta.agents = {
-        ("10.0.0.1", 0): AgentStatus("leaf1", 100.5, 123456, 4096, 4100.25, "léaf-1", (1, 4096)),
+        ("10.0.0.1", 0): AgentStatus(
+            "leaf1", 100.5, 123456, 4096, 4100.25, "léaf-1", (1, 4096), 2**32 - 1
+        ),
         ("fd00::2", 3): AgentStatus("", 101.0, 0, None, None),
     }
     delta.expired_agents = [("10.9.9.9", 0)]
@@ -119,10 +121,10 @@ def test_a_delta_comes_back_equal_field_for_field() -> None:
 
 def test_the_payload_is_versioned_json_as_documented() -> None:
     payload = encode_delta(rich_delta())
-    assert payload[:4] == b"FSD\x02"
+    assert payload[:4] == b"FSD\x03"
     document = json.loads(payload[4:])
     assert document["counters"]["datagrams"] == [[[], 10.0]]
-    assert document["agents"][1] == ["fd00::2", 3, "", 101.0, 0, None, None, None, []]
+    assert document["agents"][1] == ["fd00::2", 3, "", 101.0, 0, None, None, None, [], 0]
     # a payload written by hand, not by the encoder, decodes to the values it says
     hand = HEADER + (
         b'{"counters":{"lost_datagrams":[[[],3]]},'
@@ -153,7 +155,7 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
     [
         (b"", "bad magic"),
         (b"PK\x03\x04", "bad magic"),
-        (b"FSD\x01{}", "version 1 is not 2"),
+        (b"FSD\x02{}", "version 2 is not 3"),
         (b"FSD", "version None"),
         (HEADER + b"{", "not JSON"),
         (HEADER + b"\xff\xfe", "not JSON"),
@@ -167,7 +169,7 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
         (HEADER + b'{"flows":{"f":[1.5,0,[]]}}', "flows.f: expected an integer"),
         (HEADER + b'{"flows":{"f":[1,0,[[[3],[1]]]]}}', "flows.f: expected a string"),
         (HEADER + b'{"flow_keys":{"k":"x"}}', "flow_keys: expected a number"),
-        (HEADER + b'{"agents":[["a",0,"n",1,2,3,4,5]]}', "agents[]: expected 9 items"),
+        (HEADER + b'{"agents":[["a",0,"n",1,2,3,4,5]]}', "agents[]: expected 10 items"),
         (
             HEADER + b'{"ports":[["a",1.5,null,null,"edge",true,true,1,null,null,1,null]]}',
             "ports[]: expected an integer",

@@ -224,6 +224,10 @@ def test_two_workers_merge_many_agents(tmp_path: Path) -> None:
             ["--http-bind", "127.0.0.1:99999"],
             "invalid http_bind (from --http-bind): port 99999 out of range",
         ),
+        (
+            ["--http-request-timeout", "0"],
+            "invalid http_request_timeout (from --http-request-timeout): Input should be greater",
+        ),
     ],
 )
 def test_bad_settings_are_one_line_and_exit_2(args: list[str], message: str) -> None:

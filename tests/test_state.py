@@ -7,7 +7,13 @@ import pytest
 from collector.aggregate.aggregator import Aggregator, AggregatorSettings
 from collector.delta import Delta
 from collector.receive.state import FabricState, StateSettings
-from decoders.records import ExtendedFunction, ExtendedLinuxDropReason, ExtendedTransit, RawRecord
+from decoders.records import (
+    CounterSample,
+    ExtendedFunction,
+    ExtendedLinuxDropReason,
+    ExtendedTransit,
+    RawRecord,
+)
 from tests.fabric_builders import (
     LEAF1,
     LEAF1_CORE,
@@ -117,6 +123,76 @@ def test_sequence_gaps_restarts_and_reordering() -> None:
     assert _c(delta, "restarts_detected") == 1
     assert _c(delta, "agent_restarts", (LEAF1, "0")) == 1
     assert _c(delta, "lost_datagrams") == 0
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_replayed_datagram_counts_once_and_a_late_one_keeps_its_flows_not_its_counters(
+    fast: bool,
+) -> None:
+    from collector.receive.pipeline import Pipeline
+
+    state = _state()
+    pipeline = Pipeline(state, fast=fast)
+    sample = flow(1, LEAF1_EDGE, (write_first(),))
+    frame = write_first().frame_length
+
+    sent: dict[int, bytes] = {}
+
+    def send(seq: int, *more: CounterSample, t: float) -> None:
+        sent[seq] = wire(datagram(LEAF1, seq, (sample, *more), uptime_ms=seq * 1000))
+        pipeline.handle(memoryview(sent[seq]), t)
+
+    def again(seq: int, t: float) -> None:
+        pipeline.handle(memoryview(sent[seq]), t)
+
+    def poll(seq: int, octets: int) -> CounterSample:
+        return counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE, in_octets=octets),))
+
+    for seq in range(1, 5):
+        send(seq, poll(seq, seq * 10**6), t=float(seq))
+    again(4, t=5.0)  # 4 again: a replay
+    again(1, t=5.0)  # 1 again, further back (its uptime 3 s behind: still a replay)
+    send(6, t=6.0)
+    send(5, poll(9, 10**3), t=6.0)  # late: 5 after 6, with an older reading
+    again(5, t=6.0)  # and 5 again
+    # the same number and uptime but other contents: a restarted agent, not a replay
+    pipeline.handle(memoryview(wire(datagram(LEAF1, 1, (), uptime_ms=1000))), 6.5)
+    state.apply(datagram(LEAF1, 2, (sample,), uptime_ms=2000), 6.6)
+    state.apply(datagram(LEAF1, 3, (sample, poll(3, 2 * 10**6)), uptime_ms=3000), 6.7)
+    delta = state.drain(6.7)
+    assert _c(delta, "datagrams") == 12
+    assert _c(delta, "replayed_datagrams") == 3
+    assert _c(delta, "out_of_order_datagrams") == 1
+    assert _c(delta, "restarts_detected") == 1
+    # the flows of 1..6 once each and 2, 3 after the restart; the octets from 1 to 4 (the late,
+    # older reading skipped; the restart drops the baselines)
+    assert _c(delta, "fabric_ingress_bytes") == 8 * 1000 * frame
+    assert _c(delta, "interface_bytes", ("in", "edge")) == 3 * 10**6
+
+
+def test_a_resumed_state_counts_the_gap_its_predecessor_left() -> None:
+    first = _state()
+    for seq in (1, 2, 3):
+        first.apply(datagram(LEAF1, seq, (), uptime_ms=seq * 1000), float(seq))
+    status = first.drain(3.0).agents[(LEAF1, 0)]
+    assert (status.sequence, status.uptime_ms) == (3, 3000)
+    # 4 and 5 reached the first state and were never drained: it is gone with them
+    first.apply(datagram(LEAF1, 4, (), uptime_ms=4000), 4.0)
+    first.apply(datagram(LEAF1, 5, (), uptime_ms=5000), 5.0)
+    second = _state()
+    second.resume({(LEAF1, 0): (status.sequence, status.uptime_ms)}, 5.0)
+    second.apply(datagram(LEAF1, 6, (), uptime_ms=6000), 6.0)
+    delta = second.drain(6.0)
+    assert _c(delta, "lost_datagrams") == 2
+    assert _c(delta, "agent_lost_datagrams", (LEAF1, "0")) == 2
+    assert _c(delta, "agent_datagrams", (LEAF1, "0")) == 1  # tracked at once, no probation
+    assert delta.agents[(LEAF1, 0)].sequence == 6
+    # an agent that restarted meanwhile is a restart, not 4 billion lost datagrams
+    third = _state()
+    third.resume({(LEAF1, 0): (6, 6000)}, 7.0)
+    third.apply(datagram(LEAF1, 1, (), uptime_ms=10), 7.0)
+    delta = third.drain(7.0)
+    assert (_c(delta, "restarts_detected"), _c(delta, "lost_datagrams")) == (1, 0)
 
 
 def test_uptime_going_back_is_a_restart_even_when_sequence_moves_on() -> None:

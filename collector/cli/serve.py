@@ -24,6 +24,8 @@ HELP = "receive sFlow over UDP, aggregate AI-fabric metrics, serve them for Prom
 _HELP: dict[str, str] = {
     "sflow_bind": "UDP address for sFlow, HOST:PORT or [IPV6]:PORT (default 0.0.0.0:6343)",
     "http_bind": "HTTP address for /metrics and /topology/json (default 0.0.0.0:8008)",
+    "http_request_timeout": "seconds a client has to send its request head (or a body that is "
+    "read); then 408 and closed (default 10)",
     "topology": "sFlow-RT topology JSON file (reloaded on SIGHUP)",
     "workers": "receiving processes on SO_REUSEPORT (default: CPU count; 1 = single process)",
     "rcvbuf_bytes": "SO_RCVBUF to request per socket (default 32 MiB)",

@@ -19,6 +19,11 @@ flow definitions, top flows    ``flows``       ``/flow/…``, ``/activeflows/…
 Handlers only read what they are given (``collector.http.access``); none decodes sFlow. Every
 request passes ``collector.http.authority`` first: reads are open, writes need the API token
 (or, with none set, a loopback client).
+
+Slow clients hold nothing for ever (``collector.http.settings``): a connection that has not
+sent a whole request head that long after it opened (or after its last answer) is closed, and a
+request body still not read whole by then is answered 408. A body sent to a read path is never
+buffered: the answer goes out at once and the rest is read and discarded in 64 KiB pieces.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collector.http.fabric import add_fabric_routes
 from collector.http.flows import add_flow_routes
 from collector.http.native import add_native_routes
 from collector.http.ports import add_ports_routes
+from collector.http.settings import HttpSettings
 from collector.http.topology import add_topology_routes
 from collector.http.ui import add_ui_routes
 from topology.model import MAX_TOPOLOGY_BYTES
@@ -55,6 +61,7 @@ def create_app(
     api_token: str | None = None,
     flows: FlowAccess | None = None,
     flow_tables: FlowTables | None = None,
+    settings: HttpSettings | None = None,
 ) -> web.Application:
     """The application: native and topology routes always, the compatible face's when given,
     the aggregator's resources (status, locate, drops, UI, ports) when given; writes need
@@ -64,7 +71,7 @@ def create_app(
         client_max_size=MAX_TOPOLOGY_BYTES, middlewares=[authority_middleware(api_token)]
     )
     add_native_routes(app, render_metrics, health)
-    add_topology_routes(app, topology)
+    add_topology_routes(app, topology, (settings or HttpSettings()).request_timeout)
     if compat is not None:
         add_ai_metrics_routes(app, compat)
     if aggregator is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
+from zlib import crc32
 
 from collector.receive.admission import REJECTED_REASON, AgentAdmission, header_address
 from collector.receive.state import FabricState
@@ -61,13 +62,14 @@ class Pipeline:
         if self._rows is not None:
             self._handle_fast(data, now)
             return
+        raw = bytes(data)
         try:
-            datagram = self._decode(bytes(data))
+            datagram = self._decode(raw)
         except DecodeError as exc:
             self._rejected(data, now, exc)
             return
         try:
-            self.state.apply(datagram, now)
+            self.state.apply(datagram, now, crc32(raw))
         except Exception:  # a bug: keep receiving, count it, show the traceback (rate-limited)
             self._internal_error(now)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from collector.delta import Delta
+from collector.delta import AgentKey, Delta
 from collector.flows.definition import FlowDefinition, parse_definition
 from collector.flows.filter import FlowSpecError
 from collector.receive.admission import AdmissionRule, AgentAdmission
@@ -72,6 +72,7 @@ class Receiver:
         emit: Callable[[Delta], None],
         rcvbuf_granted: int,
         flows: FlowSet | None = None,
+        baselines: dict[AgentKey, tuple[int, int]] | None = None,
     ) -> None:
         index = build_index(topology, topology_version)
         self.resolver = PortResolver(index, max_agents=settings.state.max_agents * 2)
@@ -98,6 +99,8 @@ class Receiver:
             on_control=self.on_control,
             ring_bytes=settings.ring_bytes,
         )
+        if baselines:
+            self.state.resume(baselines, self.loop.clock())
 
     def on_control(self) -> bool:
         """Handle one control message; False ends the loop."""
@@ -158,8 +161,10 @@ def worker_main(
     deltas: Connection,
     rcvbuf_granted: int,
     flows: FlowSet | None = None,
+    baselines: dict[AgentKey, tuple[int, int]] | None = None,
 ) -> None:
-    """Body of a worker process (``--workers N``)."""
+    """Body of a worker process (``--workers N``); ``baselines``: where the worker it replaces
+    was counted up to, per agent (``FabricState.resume``)."""
     # The parent coordinates shutdown: Ctrl-C reaches every process of the group, only the
     # parent acts on it; SIGTERM sent to a worker alone still ends it cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -176,7 +181,15 @@ def worker_main(
         sender.send(delta)
 
     receiver = Receiver(
-        sock, settings, topology, topology_version, control, emit, rcvbuf_granted, flows
+        sock,
+        settings,
+        topology,
+        topology_version,
+        control,
+        emit,
+        rcvbuf_granted,
+        flows,
+        baselines,
     )
     signal.signal(signal.SIGTERM, lambda *_: receiver.loop.stop())
     receiver.run()

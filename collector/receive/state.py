@@ -12,7 +12,11 @@ Semantics (see docs/metrics.md):
   the input port (edge / core / unmapped) labels the traffic; edge ingress = entering the fabric.
 * Sequence numbers: per (agent, sub-agent) for datagrams, per data source for samples. A gap
   counts lost datagrams/samples; the sequence or the uptime going back is a restart, which drops
-  every baseline of that agent so no delta spans it.
+  every baseline of that agent so no delta spans it. A datagram up to ``REORDER_WINDOW`` behind
+  is late: its flow and drop samples count, its counter samples (older readings than the
+  baselines) are skipped. The sequence number and a fingerprint (CRC-32) of each of the last
+  ``REORDER_WINDOW`` datagrams are kept per agent, so the same datagram arriving again is a
+  replay: counted, nothing else (a restarted agent's new datagram 1 has other contents).
 * Interface counters become deltas between successive counter samples of a port. 32-bit counters
   may wrap once per interval when the wrapped delta is plausible for ifSpeed; a decrease that is
   not a plausible wrap, or a rate above 1.5 x ifSpeed, is a reset: the interval is skipped.
@@ -26,6 +30,7 @@ from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+from zlib import crc32
 
 from collector.delta import (
     AgentKey,
@@ -53,7 +58,7 @@ from decoders.fast import (
     NUM_COLUMNS,
     agent_text,
 )
-from decoders.parse import decode_sample
+from decoders.parse import decode_datagram, decode_sample
 from decoders.records import (
     IFINDEX_INTERNAL,
     CounterSample,
@@ -86,6 +91,9 @@ log = logging.getLogger(__name__)
 M32 = 0xFFFFFFFF
 MAX_SEQUENCE_GAP = 1_000_000  # a larger jump is a resync, not a million lost datagrams
 REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
+SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is a datagram's slot
+# what _sequence made of a datagram's sequence number
+IN_ORDER, LATE, REPLAYED = 0, 1, 2
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
 UPTIME_WRAP_SLACK_MS = 600_000  # uptime (u32 ms) wraps after 49.7 days
 TRANSIT_SATURATED = 0xFFFFFFFF
@@ -136,6 +144,10 @@ class AgentTrack:
     pending_lost: int = 0
     pending_restarts: int = 0
     pending_out_of_order: int = 0
+    # by SLOT, the sequence number and fingerprint of the last datagram there (4 bytes each, no
+    # int object each): the same datagram again is a replay
+    seqs: array[int] = field(default_factory=lambda: array("I", bytes(4 * REORDER_WINDOW)))
+    prints: array[int] = field(default_factory=lambda: array("I", bytes(4 * REORDER_WINDOW)))
     pending_samples: list[int] = field(default_factory=lambda: [0, 0, 0])  # SAMPLE_KINDS
     pending_decode_errors: dict[str, int] = field(default_factory=dict)  # by reason
     dirty: bool = True
@@ -155,6 +167,13 @@ class AgentTrack:
         self.counter_sources.clear()
         self.drop_sources.clear()
         self.ports.clear()
+
+
+def _keep(track: AgentTrack, sequence: int, fingerprint: int) -> None:
+    """Remember a datagram in its slot (what tells a replay)."""
+    slot = sequence & SLOT
+    track.seqs[slot] = sequence
+    track.prints[slot] = fingerprint
 
 
 def _note_sampling_rate(track: AgentTrack, rate: int) -> None:
@@ -187,6 +206,8 @@ class FabricState:
         self._label_values: dict[str, set[str]] = {}
         self._agent_names: dict[bytes, str] = {}  # raw agent address → text (fast path)
         self._roce_key = 0  # 100 ms bucket of the datagram being applied: floor(now x 10)
+        self.order = IN_ORDER  # what _sequence made of the datagram being applied
+        self.fingerprint = 0  # of the datagram being applied: its CRC-32 (or its uptime)
         self.observer = FabricObserver()  # locate, flow activity, drop events
         self._accounting = (
             accounting
@@ -260,6 +281,20 @@ class FabricState:
         """Agents with their own series (past probation)."""
         return len(self._agents)
 
+    def resume(self, baselines: dict[AgentKey, tuple[int, int]], now: float) -> None:
+        """Take over agents another receiver of the same socket counted up to (sequence,
+        uptime): their next datagram's gap is counted as lost, as if no receiver had been
+        replaced. Tracked at once (they passed probation there); counter baselines are not
+        carried over, so each port's first counter sample here is a new baseline."""
+        for (agent, sub_agent), (sequence, uptime_ms) in baselines.items():
+            if len(self._agents) >= self.settings.max_agents:
+                break
+            track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+            track.ports = self._accounting.port_table(agent)
+            track.datagrams = PROMOTE_AFTER
+            track.dirty = False
+            self._agents[(agent, sub_agent)] = track
+
     def agent(self, agent: str, sub_agent: int = 0) -> AgentTrack | None:
         """The tracking record of an agent, if tracked."""
         key = (agent, sub_agent)
@@ -268,18 +303,34 @@ class FabricState:
     # -----------------------------------------------------------------------------------------
     # Datagrams
 
-    def apply(self, datagram: Datagram, now: float) -> None:
-        """Fold one decoded datagram into the state."""
+    def apply(self, datagram: Datagram, now: float, fingerprint: int | None = None) -> None:
+        """Fold one decoded datagram into the state; ``fingerprint``: the CRC-32 of its bytes
+        (replays are told by it; without it, by the uptime)."""
+        self.fingerprint = datagram.uptime_ms if fingerprint is None else fingerprint
         agent = datagram.agent if datagram.agent is not None else "unknown"
         self._roce_key = math.floor(now * 10)
         self.count("datagrams")
         track = self._track(agent, datagram.sub_agent, datagram.sequence, datagram.uptime_ms, now)
+        if self.order != IN_ORDER:
+            self._out_of_order(track, agent, datagram, now)
+            return
         if track is not None and track.datagrams % RATES_EVERY == 1:
             for sample in datagram.samples:
                 if type(sample) is FlowSample:
                     _note_sampling_rate(track, sample.sampling_rate)
         for sample in datagram.samples:
             self._sample(track, agent, sample, now)
+
+    def _out_of_order(
+        self, track: AgentTrack | None, agent: str, datagram: Datagram, now: float
+    ) -> None:
+        """A late datagram's flow and drop samples (its counters are older than the
+        baselines); nothing of a replayed one."""
+        if self.order == REPLAYED:
+            return
+        for sample in datagram.samples:
+            if type(sample) is not CounterSample:
+                self._sample(track, agent, sample, now)
 
     def _sample(self, track: AgentTrack | None, agent: str, sample: object, now: float) -> None:
         """One decoded sample of either path, by its kind."""
@@ -297,11 +348,13 @@ class FabricState:
         self, agent: str, sub_agent: int, sequence: int, uptime_ms: int, now: float
     ) -> AgentTrack | None:
         key = (agent, sub_agent)
+        self.order = IN_ORDER
         track = self._agents.get(key)
         if track is None:
             track = self._probation.get(key)
             if track is None:
                 track = AgentTrack(agent, sub_agent, now, now, sequence, uptime_ms)
+                _keep(track, sequence, self.fingerprint)
                 track.ports = self._accounting.port_table(agent)
                 self._probation[key] = track
                 if len(self._probation) > self.settings.probation_agents:
@@ -325,6 +378,14 @@ class FabricState:
 
     def _sequence(self, track: AgentTrack, sequence: int, uptime_ms: int) -> None:
         gap = (sequence - track.sequence) & M32
+        if gap == 0 or gap > 0x7FFFFFFF:
+            # Back: the very datagram again (its number and fingerprint in its slot) is a
+            # replay, whatever its uptime says; a restart starting again at 1 sends other bytes.
+            slot = sequence & SLOT
+            if track.seqs[slot] == sequence and track.prints[slot] == self.fingerprint:
+                self.count("replayed_datagrams")
+                self.order = REPLAYED
+                return
         last_uptime = track.uptime_ms
         # Late datagrams carry a slightly older uptime; only a real step back is a restart.
         uptime_back = uptime_ms + UPTIME_REORDER_MS < last_uptime and not (
@@ -335,14 +396,18 @@ class FabricState:
             self.count("restarts_detected")
             track.reset_baselines()
             track.sequence, track.uptime_ms = sequence, uptime_ms
+            _keep(track, sequence, self.fingerprint)
             return
         if gap == 0 or gap > 0x7FFFFFFF:
+            _keep(track, sequence, self.fingerprint)
             self.count("out_of_order_datagrams")
             track.pending_out_of_order += 1
+            self.order = LATE
             return
         if gap <= MAX_SEQUENCE_GAP and gap > 1:
             track.pending_lost += gap - 1
             self.count("lost_datagrams", (), gap - 1)
+        _keep(track, sequence, self.fingerprint)
         track.sequence, track.uptime_ms = sequence, uptime_ms
 
     def _sample_gap(self, kind: str, last: int, sequence: int) -> None:
@@ -538,6 +603,7 @@ class FabricState:
             self._agent_names[raw] = agent
         sequence = rows.sequence
         uptime_ms = rows.uptime_ms
+        self.fingerprint = fingerprint = crc32(data)
         track = self._agents.get((agent, rows.sub_agent))
         if (
             track is not None
@@ -550,8 +616,16 @@ class FabricState:
             track.last_seen = now
             track.dirty = True
             track.sequence, track.uptime_ms = sequence, uptime_ms
+            slot = sequence & SLOT
+            track.seqs[slot] = sequence
+            track.prints[slot] = fingerprint
         else:
             track = self._track(agent, rows.sub_agent, sequence, uptime_ms, now)
+            if self.order != IN_ORDER:  # rare: the full decoder, as apply() would
+                self.count("datagrams")
+                self._roce_key = math.floor(now * 10)
+                self._out_of_order(track, agent, decode_datagram(bytes(data)), now)
+                return
         self._roce_key = key = math.floor(now * 10)
         accounting = self._accounting
         accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
@@ -847,6 +921,7 @@ class FabricState:
                 track.effective_rate,
                 self.resolver.hostname(key[0]),
                 tuple(sorted(track.sampling_rates)),
+                track.sequence,
             )
             track.dirty = False
         delta = Delta(

@@ -24,6 +24,8 @@ from collector.compat.face import CompatFace
 from collector.delta import Delta
 from collector.flows.definition import FlowDefinition
 from collector.http.app import create_app
+from collector.http.guard import GuardedSite
+from collector.http.settings import runner_options
 from collector.influx.push import AggregatorHealth, pusher_for
 from collector.prometheus.registry import build_registry, render
 from collector.receive.listener import OpenedSocket, open_sflow_socket, rcvbuf_warning
@@ -210,11 +212,12 @@ class Service:
             api_token=self.parts.api_token,
             flows=self.flow_store,
             flow_tables=self.aggregator.flows,
+            settings=self.parts.http,
         )
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, **runner_options(self.parts.http))
         await runner.setup()
         http = self.parts.http_bind
-        site = web.TCPSite(runner, http.host, http.port, reuse_address=True)
+        site = GuardedSite(runner, http.host, http.port, self.parts.http.request_timeout)
         try:
             await site.start()
         except OSError:
@@ -257,6 +260,16 @@ class Service:
         if self.receivers is not None:
             await self.receivers.stop(STOP_TIMEOUT)
         self.aggregator.tick(time.time())
+        # the totals with every receiver's final delta merged: the last word on what was counted
+        counters = self.aggregator.counters
+        per_worker = counters.get("worker_datagrams", {})
+        log.info(
+            "stopped: %d datagrams counted (%s), %d lost, %d kernel receive drops",
+            counters.get("datagrams", {}).get((), 0),
+            ", ".join(f"worker {k[0]}: {v:.0f}" for k, v in sorted(per_worker.items())) or "-",
+            counters.get("lost_datagrams", {}).get((), 0),
+            counters.get("kernel_receive_drops", {}).get((), 0),
+        )
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, V
 from collector.aggregate.aggregator import AggregatorSettings
 from collector.aggregate.period import PeriodParams
 from collector.compat.face import CompatSettings
+from collector.http.settings import HttpSettings
 from collector.influx.target import MIN_BACKOFF, InfluxSettings, PushLimits
 from collector.receive.admission import AdmissionRule, parse_allowed_agents
 from collector.receive.listener import BindAddress
@@ -129,6 +130,8 @@ class Settings(BaseModel):
 
     sflow_bind: Bind = Field(default=BindAddress("0.0.0.0", 6343))
     http_bind: Bind = Field(default=BindAddress("0.0.0.0", 8008))
+    # seconds a client has to send a request head (or a body a handler reads): then 408
+    http_request_timeout: float = Field(default=10.0, gt=0, le=3600)
     topology: Path | None = None
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     rcvbuf_bytes: int = Field(default=32 * 1024 * 1024, ge=65536)
@@ -207,6 +210,7 @@ class ServeParts:
 
     sflow_bind: BindAddress
     http_bind: BindAddress
+    http: HttpSettings
     workers: int
     rcvbuf_bytes: int
     topology_file: Path | None
@@ -240,6 +244,7 @@ def serve_parts(settings: Settings) -> ServeParts:
     return ServeParts(
         sflow_bind=settings.sflow_bind,
         http_bind=settings.http_bind,
+        http=HttpSettings(request_timeout=settings.http_request_timeout),
         workers=settings.workers,
         rcvbuf_bytes=settings.rcvbuf_bytes,
         topology_file=settings.topology,

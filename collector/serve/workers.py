@@ -9,7 +9,11 @@ Deltas come back as ``collector.delta_codec`` frames on a pipe whose read end th
 (non-blocking, read whole on the event loop, any size). A worker is replaced (a new process on
 the same socket, logged, ``fabricscope_worker_restarts_total{worker}``) when its pipe ends (it
 exited or was killed) or when it sends nothing for ``stall_seconds``; ``health()`` names every
-worker that is not delivering. ``stop()`` asks each to stop, merges their final deltas and kills
+worker that is not delivering. What a replaced worker had received and not handed over is lost
+with it, but counted: this process keeps, per agent, the last datagram sequence number (and
+uptime) of the deltas it merged from that socket's workers, and the replacement resumes from
+them, so the gap shows in ``fabricscope_lost_datagrams_total`` when the agent's next datagram
+arrives. ``stop()`` asks each to stop, merges their final deltas and kills
 whatever is still there at the deadline (a stopped or stuck process included).
 """
 
@@ -28,7 +32,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from collector.delta import Delta, Labels
+from collector.delta import AgentKey, Delta, Labels
 from collector.delta_codec import DeltaCodecError, FrameReader
 from collector.receive.listener import OpenedSocket
 from collector.receive.receivers import (
@@ -67,6 +71,8 @@ class _Worker:
     started: float = 0.0
     last_delta: float | None = None
     ended: bool = False  # its pipe reached its end (or failed)
+    # per agent, (sequence, uptime) of the last status merged from this socket's workers
+    baselines: dict[AgentKey, tuple[int, int]] = field(default_factory=dict)
 
 
 class Receivers:
@@ -135,7 +141,12 @@ class Receivers:
         self._thread.start()
         self._thread_control = parent_end
 
-    def _spawn(self, worker_id: int, opened: OpenedSocket) -> None:
+    def _spawn(
+        self,
+        worker_id: int,
+        opened: OpenedSocket,
+        baselines: dict[AgentKey, tuple[int, int]] | None = None,
+    ) -> None:
         loop = self._loop
         assert loop is not None
         context = multiprocessing.get_context("spawn")
@@ -155,6 +166,7 @@ class Receivers:
                 delta_child,
                 opened.rcvbuf_granted,
                 self._flows,
+                baselines,
             ),
             daemon=True,
         )
@@ -164,7 +176,15 @@ class Receivers:
         fd = os.dup(delta_parent.fileno())  # read raw frames; the Connection's framing is unused
         delta_parent.close()
         os.set_blocking(fd, False)
-        worker = _Worker(worker_id, opened, process, control_parent, fd, started=self._clock())
+        worker = _Worker(
+            worker_id,
+            opened,
+            process,
+            control_parent,
+            fd,
+            started=self._clock(),
+            baselines=baselines if baselines is not None else {},
+        )
         self._workers[worker_id] = worker
         loop.add_reader(fd, self._on_readable, worker)
 
@@ -195,8 +215,13 @@ class Receivers:
                 deltas = worker.reader.feed(data)
             except DeltaCodecError as exc:
                 return f"sent a broken delta ({exc})"
+            baselines = worker.baselines
             for delta in deltas:
                 worker.last_delta = self._clock()
+                for key in delta.expired_agents:
+                    baselines.pop(key, None)
+                for key, status in delta.agents.items():
+                    baselines[key] = (status.sequence, status.uptime_ms)
                 self._merge(delta, worker.worker_id)
 
     def _lost(self, worker: _Worker, why: str) -> None:
@@ -228,7 +253,7 @@ class Receivers:
             worker.process.join(1.0)
         self.restarts += 1
         self._count("worker_restarts", (str(worker.worker_id),))
-        self._spawn(worker.worker_id, worker.opened)
+        self._spawn(worker.worker_id, worker.opened, worker.baselines)
 
     # -----------------------------------------------------------------------------------------
     # Supervision
