@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Callable
-from zlib import crc32
 
 from collector.receive.admission import REJECTED_REASON, AgentAdmission, header_address
-from collector.receive.state import FabricState
+from collector.receive.state import FabricState, fingerprint_of
 from decoders import DecodeError, decode_datagram
 from decoders import fast as fast_decoder
 from decoders.records import Datagram
@@ -69,7 +68,7 @@ class Pipeline:
             self._rejected(data, now, exc)
             return
         try:
-            self.state.apply(datagram, now, crc32(raw))
+            self.state.apply(datagram, now, fingerprint_of(raw))
         except Exception:  # a bug: keep receiving, count it, show the traceback (rate-limited)
             self._internal_error(now)
 

@@ -14,9 +14,10 @@ Semantics (see docs/metrics.md):
   counts lost datagrams/samples; the sequence or the uptime going back is a restart, which drops
   every baseline of that agent so no delta spans it. A datagram up to ``REORDER_WINDOW`` behind
   is late: its flow and drop samples count, its counter samples (older readings than the
-  baselines) are skipped. The sequence number and a fingerprint (CRC-32) of each of the last
-  ``REORDER_WINDOW`` datagrams are kept per agent, so the same datagram arriving again is a
-  replay: counted, nothing else (a restarted agent's new datagram 1 has other contents).
+  baselines) are skipped. The sequence number and a fingerprint (CRC-32 of the first 256
+  bytes) of each of the last ``REORDER_WINDOW`` datagrams are kept per agent, so the same
+  datagram arriving again is a replay: counted, nothing else (a restarted agent's new datagram
+  1 has other contents).
 * Interface counters become deltas between successive counter samples of a port. 32-bit counters
   may wrap once per interval when the wrapped delta is plausible for ifSpeed; a decrease that is
   not a plausible wrap, or a rate above 1.5 x ifSpeed, is a reset: the interval is skipped.
@@ -94,6 +95,11 @@ REORDER_WINDOW = 64  # a datagram this far behind is late, not a restart
 SLOT = REORDER_WINDOW - 1  # a power of two less one: sequence & SLOT is a datagram's slot
 # what _sequence made of a datagram's sequence number
 IN_ORDER, LATE, REPLAYED = 0, 1, 2
+# A replay is told by the CRC-32 of a datagram's first bytes: its header (uptime), the first
+# sample's sequence numbers and the start of its records (a flow sample's packet headers). A
+# restarted agent's new datagram with an old sequence number differs there; hashing the whole
+# datagram cost 0.5 µs per 1.1 KB on the fast path, this a quarter of it.
+FINGERPRINT_BYTES = 256
 UPTIME_REORDER_MS = 2_000  # a late datagram's uptime is at most this much behind
 UPTIME_WRAP_SLACK_MS = 600_000  # uptime (u32 ms) wraps after 49.7 days
 TRANSIT_SATURATED = 0xFFFFFFFF
@@ -167,6 +173,12 @@ class AgentTrack:
         self.counter_sources.clear()
         self.drop_sources.clear()
         self.ports.clear()
+
+
+def fingerprint_of(data: bytes | memoryview) -> int:
+    """What tells a replay from another datagram with the same sequence number (see
+    ``FINGERPRINT_BYTES``)."""
+    return crc32(data[:FINGERPRINT_BYTES])
 
 
 def _keep(track: AgentTrack, sequence: int, fingerprint: int) -> None:
@@ -603,7 +615,7 @@ class FabricState:
             self._agent_names[raw] = agent
         sequence = rows.sequence
         uptime_ms = rows.uptime_ms
-        self.fingerprint = fingerprint = crc32(data)
+        self.fingerprint = fingerprint = crc32(data[:FINGERPRINT_BYTES])  # fingerprint_of, inline
         track = self._agents.get((agent, rows.sub_agent))
         if (
             track is not None
