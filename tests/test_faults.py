@@ -305,7 +305,7 @@ def _variant(n: int) -> dict[str, object]:
     return {"links": links, "nodes": nodes}
 
 
-SWAPS = 60
+SWAPS = 100
 
 
 def test_topology_swapped_during_ingest_loses_and_mislabels_nothing(topology_file: Path) -> None:
@@ -359,8 +359,8 @@ def test_topology_swapped_during_ingest_loses_and_mislabels_nothing(topology_fil
         served.stop()
 
 
-SCRAPERS = 64
-SCRAPES = 4
+SCRAPERS = 200
+SCRAPES = 1
 PATHS = (
     "/metrics",
     "/app/ai-metrics/scripts/metrics.js/prometheus/txt",
