@@ -110,7 +110,9 @@ def _stream() -> list[tuple[str, Any]]:
             events.append(("index", None))
         if seq == 6:
             events.append(("index", full))
-        for agent in (LEAF1, LEAF1, LEARNER):
+        # two streams of leaf1 (sub-agents 0 and 1: the same bytes twice from one sub-agent
+        # would be a replay, counted once)
+        for agent, sub_agent in ((LEAF1, 0), (LEAF1, 1), (LEARNER, 0)):
             samples = _flows(seq, agent)
             if agent == LEARNER and seq == 2:
                 samples += (names(1, 11, "swp1", host="leaf1"), names(1, 12, "swp12"))
@@ -121,7 +123,7 @@ def _stream() -> list[tuple[str, Any]]:
                     counters(seq, LEAF1_EDGE, (if_counters(LEAF1_EDGE, in_octets=seq * 5),)),
                     drop(seq, 258),
                 )
-            events.append(("datagram", wire(datagram(agent, seq, samples))))
+            events.append(("datagram", wire(datagram(agent, seq, samples, sub_agent=sub_agent))))
         events.append(("drain", None))
     events.append(("datagram", b"\x00\x00\x00\x05junk"))
     events.append(("expire", 10_000.0))  # everyone expires: names forgotten
