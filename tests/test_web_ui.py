@@ -554,6 +554,8 @@ def test_flows_tab_top_n_legend_filter_and_shared_address(ui: UI) -> None:
         assert source in hosts and destination in hosts and source != destination
     legend = _legend(ui, "flows")
     assert set(legend) == set(shown) and 0 < len(legend) <= 10
+    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
+        ui.page.wait_for_timeout(20_000)  # a picture for the docs: some trend to show
     ui.screenshot("flows")
     # ... and a value of a key on screen where a value is being typed
     ui.page.fill("#flows-filter", "ipsource=")
@@ -576,6 +578,12 @@ def test_flows_tab_top_n_legend_filter_and_shared_address(ui: UI) -> None:
     assert urllib.parse.parse_qs(address.split("#flows?", 1)[1]) == {
         k: [v] for k, v in narrowed.items()
     }
+    # Back returns to the definition before the click (each change is a history entry)
+    ui.page.go_back()
+    ui.wait_for("() => document.querySelector('#flows-filter').value === ''")
+    _wait_for_chart(ui, "flows", definition)
+    ui.page.go_forward()
+    _wait_for_chart(ui, "flows", narrowed)
 
     # the address opens the same view in another page
     browser = ui.page.context.browser
