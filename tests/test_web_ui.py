@@ -277,8 +277,10 @@ def test_click_on_a_chart_shows_the_values_at_that_time(ui: UI) -> None:
     chart.press("ArrowLeft")
     assert int(readout.get_attribute("data-time") or 0) < pinned
     chart.press("Escape")
-    # the periodicity pop-up plots the fast signal and the detector's figures
-    ui.page.click("#periodicity-open")
+    # the periodicity pop-up (opened from the keyboard: Enter on its button is the button's,
+    # not the chart's pin) plots the fast signal and the detector's figures
+    ui.page.focus("#periodicity-open")
+    ui.page.keyboard.press("Enter")
     ui.wait_for("() => document.querySelectorAll('#periodicity-figures dd').length >= 5")
     ui.wait_for("() => document.querySelector('#periodicity-chart canvas')")
     signal = ui.get(f"{AI}/period/json")["fabricscope"]["signal"]
@@ -623,7 +625,9 @@ def test_drops_tab_top_drops_by_reason(ui: UI) -> None:
     shown = _chart_matches_api(ui, "dropflows", definition, True, 1.0)
     reasons = {e["reason_name"] for e in ui.get("/drops/json?after=0&limit=1000")["events"]}
     assert set(shown) <= reasons and {"acl"} <= set(shown)
-    ui.page.locator("#readout-dropflows button[data-series='acl']").click()
+    # from the keyboard: Enter on a focused legend entry
+    ui.page.locator("#readout-dropflows button[data-series='acl']").focus()
+    ui.page.keyboard.press("Enter")
     assert ui.page.input_value("#dropflows-filter") == "reason=acl"
     narrowed = {**definition, "filter": "reason=acl"}
     _wait_for_chart(ui, "dropflows", narrowed)

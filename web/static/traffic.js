@@ -257,6 +257,8 @@ export class Chart {
   }
 
   onKey(event) {
+    // keys on the buttons inside (Periodicity…, legend entries) are theirs, not the pin's
+    if (event.target !== this.figure) return;
     const last = this.times.length - 1;
     if (last < 0) return;
     let index = this.pinnedTime === null ? null : this.times.indexOf(this.pinnedTime);
