@@ -617,6 +617,37 @@ def test_flows_tab_top_n_legend_filter_and_shared_address(ui: UI) -> None:
     ui.assert_clean_console(allowed=BAD_REQUEST)
 
 
+def test_flow_filter_completion_and_narrowing_rules(ui: UI) -> None:
+    """The page's own rules, run in the page: where a completion starts and how a legend
+    entry's terms join a filter (| binds looser than &, so such a filter is bracketed)."""
+    ui.open("flows")
+    got = ui.page.evaluate(
+        """async () => {
+             const f = await import('/static/flows.js');
+             const values = (key) => (key === 'ipsource' ? ['10.0.0.1', '10.0.0.2'] : []);
+             return {
+               keys: f.keyOptions('ipsource, ipdest', ['agent', 'ipsource', 'ipdestination']),
+               start: f.filterOptions('(ipecn=3|ibb', ['ipecn', 'ibbtopname'], values),
+               value: f.filterOptions('ipecn=3&ipsource!=10.0.0.9,10.', ['ipsource'], values),
+               other: f.filterOptions('ipecn=', ['ipecn'], values),
+               plain: f.narrowed('', 'reason=acl'),
+               and: f.narrowed('node=leaf1', 'reason=acl'),
+               or: f.narrowed('node=leaf1|node=leaf2', 'reason=acl'),
+             };
+           }"""
+    )
+    assert got == {
+        "keys": ["ipsource,agent", "ipsource,ipdestination"],
+        "start": ["(ipecn=3|ipecn=", "(ipecn=3|ibbtopname="],
+        "value": ["ipecn=3&ipsource!=10.0.0.9,10.0.0.1", "ipecn=3&ipsource!=10.0.0.9,10.0.0.2"],
+        "other": [],
+        "plain": "reason=acl",
+        "and": "node=leaf1&reason=acl",
+        "or": "(node=leaf1|node=leaf2)&reason=acl",
+    }
+    ui.assert_clean_console()
+
+
 def test_drops_tab_top_drops_by_reason(ui: UI) -> None:
     ui.open("drops")
     ui.wait_for("() => location.hash.startsWith('#drops?keys=reason')")

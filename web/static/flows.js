@@ -47,6 +47,12 @@ export function filterOptions(text, seen, values) {
   return values(key).map((value) => start + value);
 }
 
+/** A filter that also requires `terms`: `|` binds looser than `&`, so such a filter is bracketed. */
+export function narrowed(filter, terms) {
+  if (!filter) return terms;
+  return filter.includes("|") ? `(${filter})&${terms}` : `${filter}&${terms}`;
+}
+
 function field(parent, id, label, { placeholder = "", wide = false } = {}) {
   const name = document.createElement("label");
   name.htmlFor = id;
@@ -267,9 +273,7 @@ export class FlowBrowser {
       return;
     }
     const terms = keys.map((key, i) => `${key}=${parts[i]}`).join("&");
-    const filter = this.definition.filter;
-    const combined = !filter ? terms : filter.includes("|") ? `(${filter})&${terms}` : `${filter}&${terms}`;
-    this.apply({ ...this.definition, filter: combined }, true);
+    this.apply({ ...this.definition, filter: narrowed(this.definition.filter, terms) }, true);
   }
 
   /** The values of one key among the flows seen, for the filter's completion. */
