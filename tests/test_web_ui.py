@@ -499,6 +499,14 @@ def _chart_matches_api(
     raise AssertionError((shown, seen[-3:]))
 
 
+def _docs_picture(ui: UI, name: str) -> None:
+    """A screenshot; for the docs (``$FABRICSCOPE_SCREENSHOT_DIR``) after 20 s of trend."""
+    ui.page.evaluate("() => document.activeElement?.blur()")
+    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
+        ui.page.wait_for_timeout(20_000)
+    ui.screenshot(name)
+
+
 def _options(ui: UI, input_id: str) -> list[str]:
     options: list[str] = ui.page.locator(f"#{input_id}-options option").evaluate_all(
         "(os) => os.map((o) => o.value)"
@@ -556,9 +564,7 @@ def test_flows_tab_top_n_legend_filter_and_shared_address(ui: UI) -> None:
         assert source in hosts and destination in hosts and source != destination
     legend = _legend(ui, "flows")
     assert set(legend) == set(shown) and 0 < len(legend) <= 10
-    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
-        ui.page.wait_for_timeout(20_000)  # a picture for the docs: some trend to show
-    ui.screenshot("flows")
+    _docs_picture(ui, "flows")
     # ... and a value of a key on screen where a value is being typed
     ui.page.fill("#flows-filter", "ipsource=")
     ui.wait_for("() => document.querySelectorAll('#flows-filter-options option').length > 0")
@@ -656,6 +662,8 @@ def test_drops_tab_top_drops_by_reason(ui: UI) -> None:
     shown = _chart_matches_api(ui, "dropflows", definition, True, 1.0)
     reasons = {e["reason_name"] for e in ui.get("/drops/json?after=0&limit=1000")["events"]}
     assert set(shown) <= reasons and {"acl"} <= set(shown)
+    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
+        _docs_picture(ui, "drops")  # the docs' picture of the tab: with its trend
     # from the keyboard: Enter on a focused legend entry
     ui.page.locator("#readout-dropflows button[data-series='acl']").focus()
     ui.page.keyboard.press("Enter")
