@@ -160,11 +160,12 @@ export class FlowBrowser {
   /** The definition of an address's query (the tab's link alone keeps the current one). */
   restore(params) {
     if (FIELDS.some((name) => params.has(name))) {
+      const mode = params.get("aggMode") ?? "";
       const wanted = {
         keys: params.get("keys") || this.defaults.keys,
         value: params.get("value") || this.defaults.value,
         filter: params.get("filter") ?? "",
-        aggMode: AGG_MODES.includes(params.get("aggMode") ?? "") ? params.get("aggMode") ?? "" : "",
+        aggMode: AGG_MODES.includes(mode) ? mode : "",
       };
       if (FIELDS.some((name) => wanted[name] !== this.definition[name])) {
         this.definition = wanted;
