@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -188,7 +189,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
 def _chart_latest(ui: UI) -> dict[str, Any]:
     """Every chart's latest point as the page holds it: {chart: {name: value}}, plus times."""
     charts: dict[str, Any] = ui.page.evaluate(
-        """() => Object.fromEntries([...document.querySelectorAll('figure.chart')].map(
+        """() => Object.fromEntries([...document.querySelectorAll('#charts figure.chart')].map(
              (f) => [f.dataset.chart, {time: Number(f.dataset.latestTime),
                                       latest: JSON.parse(f.dataset.latest || '{}')}]))"""
     )
@@ -213,16 +214,16 @@ def _matches(charts: dict[str, Any], points: dict[str, Any]) -> bool:
 def test_traffic_charts_show_the_metric_json_values(ui: UI) -> None:
     ui.open("traffic")
     ui.wait_for(
-        """() => { const charts = [...document.querySelectorAll('figure.chart')];
+        """() => { const charts = [...document.querySelectorAll('#charts figure.chart')];
                    return charts.length === 12 && charts.every((f) => f.dataset.latestTime); }"""
     )
-    titles = ui.page.locator("figure.chart .title").all_inner_texts()
+    titles = ui.page.locator("#charts figure.chart .title").all_inner_texts()
     assert titles == [
         "Total Traffic", "Operations", "Core Link Traffic", "Edge Link Traffic",
         "RDMA Operations", "RDMA Bytes", "Credits", "Period", "Congestion", "Errors",
         "Discards", "Drop Reasons",
     ]  # fmt: skip
-    units = ui.page.locator("figure.chart .unit").all_inner_texts()
+    units = ui.page.locator("#charts figure.chart .unit").all_inner_texts()
     assert {"bit/s", "ops/s", "bytes", "s"} <= set(units)
     # The chart's latest point is one of the ticks metric/json served: collect metric/json
     # at every tick (0.2 s) until the page shows a point from one of the collected ones.
@@ -276,8 +277,10 @@ def test_click_on_a_chart_shows_the_values_at_that_time(ui: UI) -> None:
     chart.press("ArrowLeft")
     assert int(readout.get_attribute("data-time") or 0) < pinned
     chart.press("Escape")
-    # the periodicity pop-up plots the fast signal and the detector's figures
-    ui.page.click("#periodicity-open")
+    # the periodicity pop-up (opened from the keyboard: Enter on its button is the button's,
+    # not the chart's pin) plots the fast signal and the detector's figures
+    ui.page.focus("#periodicity-open")
+    ui.page.keyboard.press("Enter")
     ui.wait_for("() => document.querySelectorAll('#periodicity-figures dd').length >= 5")
     ui.wait_for("() => document.querySelector('#periodicity-chart canvas')")
     signal = ui.get(f"{AI}/period/json")["fabricscope"]["signal"]
@@ -461,6 +464,218 @@ def test_drops_table_fills_and_filters(ui: UI) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Flows (browse-flows) and the Drops tab's top drops (browse-drops)
+
+# what the page adds to its /flowquery/ALL/json queries (flows.js: TOP_N, SMOOTHING_S)
+FLOW_QUERY = {"n": "10", "t": "2", "maxFlows": "10"}
+
+
+def _flow_answer(ui: UI, definition: dict[str, str], dropped: bool) -> dict[str, float]:
+    """The collector's top flows of a definition, {flow key: value per second}."""
+    query = {**definition, **FLOW_QUERY, "dropped": "true" if dropped else "false"}
+    answer = ui.get("/flowquery/ALL/json?" + urllib.parse.urlencode(query))
+    return {flow["key"]: flow["value"] for flow in answer["flows"]}
+
+
+def _chart_matches_api(
+    ui: UI, chart: str, definition: dict[str, str], dropped: bool, scale: float
+) -> dict[str, float]:
+    """The chart's latest point is one of the answers the collector gave for the same
+    definition (the page asks once a second; the test asks every 50 ms until one matches)."""
+    figure = f"#chart-{chart}"
+    seen: list[dict[str, float]] = []
+    shown: dict[str, float] = {}
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        seen.append(_flow_answer(ui, definition, dropped))
+        shown = json.loads(ui.page.locator(figure).get_attribute("data-latest") or "{}")
+        if shown and any(
+            shown.keys() == answer.keys()
+            and all(shown[k] == pytest.approx(v * scale, rel=1e-9) for k, v in answer.items())
+            for answer in seen
+        ):
+            return shown
+        time.sleep(0.05)
+    raise AssertionError((shown, seen[-3:]))
+
+
+def _docs_picture(ui: UI, name: str) -> None:
+    """A screenshot; for the docs (``$FABRICSCOPE_SCREENSHOT_DIR``) after 20 s of trend."""
+    ui.page.evaluate("() => document.activeElement?.blur()")
+    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
+        ui.page.wait_for_timeout(20_000)
+    ui.screenshot(name)
+
+
+def _options(ui: UI, input_id: str) -> list[str]:
+    options: list[str] = ui.page.locator(f"#{input_id}-options option").evaluate_all(
+        "(os) => os.map((o) => o.value)"
+    )
+    return options
+
+
+def _legend(ui: UI, chart: str) -> list[str]:
+    legend: list[str] = ui.page.locator(f"#readout-{chart} button[data-series]").evaluate_all(
+        "(bs) => bs.map((b) => b.dataset.series)"
+    )
+    return legend
+
+
+def _wait_for_chart(ui: UI, chart: str, definition: dict[str, str]) -> None:
+    ui.wait_for(
+        """([id, d]) => { const f = document.querySelector('#chart-' + id);
+             return f && f.dataset.keys === d.keys && f.dataset.value === d.value &&
+                    f.dataset.filter === (d.filter ?? '') &&
+                    Object.keys(JSON.parse(f.dataset.latest || '{}')).length > 0; }""",
+        [chart, definition],
+    )
+
+
+def test_flows_tab_top_n_legend_filter_and_shared_address(ui: UI) -> None:
+    ui.open("flows")
+    # the tab's link alone: the default definition is written into the address
+    ui.wait_for("() => location.hash.startsWith('#flows?keys=')")
+    # completion: after "ipsource," the keys the collector has seen, each once
+    ui.page.fill("#flows-keys", "ipsource,")
+    ui.wait_for("() => document.querySelectorAll('#flows-keys-options option').length > 3")
+    options = _options(ui, "flows-keys")
+    seen = set(ui.get("/flowkeys/json"))
+    assert all(o.startswith("ipsource,") for o in options)
+    completed = {o.removeprefix("ipsource,") for o in options}
+    assert completed <= seen - {"ipsource"} and len(completed) == len(options)
+    assert {"ipdestination", "ibbtopname", "ibbtdestqp", "ingressnode"} <= completed
+    # the filter completes a key where a comparison starts (from the same list)
+    ui.page.fill("#flows-filter", "ipecn=3&ibbtop")
+    ui.wait_for("() => document.querySelectorAll('#flows-filter-options option').length > 0")
+    assert set(_options(ui, "flows-filter")) == {f"ipecn=3&{k}=" for k in completed | {"ipsource"}}
+
+    # a definition typed in: GPU pairs entering the fabric
+    definition = {"keys": "ipsource,ipdestination", "value": "bytes", "aggMode": "edge"}
+    ui.page.fill("#flows-keys", definition["keys"])
+    ui.page.fill("#flows-value", definition["value"])
+    ui.page.fill("#flows-filter", "")
+    ui.page.select_option("#flows-aggMode", "edge")
+    ui.page.press("#flows-value", "Enter")
+    _wait_for_chart(ui, "flows", definition)
+    shown = _chart_matches_api(ui, "flows", definition, False, 8.0)  # bytes drawn as bit/s
+    hosts = {str(ipaddress.ip_address(ip)) for ip in ui.fabric.nic_ip}
+    for key in shown:
+        source, destination = key.split(",")
+        assert source in hosts and destination in hosts and source != destination
+    legend = _legend(ui, "flows")
+    assert set(legend) == set(shown) and 0 < len(legend) <= 10
+    _docs_picture(ui, "flows")
+    # ... and a value of a key on screen where a value is being typed
+    ui.page.fill("#flows-filter", "ipsource=")
+    ui.wait_for("() => document.querySelectorAll('#flows-filter-options option').length > 0")
+    sources = {o.removeprefix("ipsource=") for o in _options(ui, "flows-filter")}
+    assert {key.split(",")[0] for key in shown} <= sources <= hosts
+    ui.page.fill("#flows-filter", "")
+
+    # a legend entry adds its key=value terms to the filter; the chart asks again
+    picked = legend[0]
+    source, destination = picked.split(",")
+    expected = f"ipsource={source}&ipdestination={destination}"
+    ui.page.locator(f"#readout-flows button[data-series='{picked}']").click()
+    assert ui.page.input_value("#flows-filter") == expected
+    narrowed = {**definition, "filter": expected}
+    _wait_for_chart(ui, "flows", narrowed)
+    shown = _chart_matches_api(ui, "flows", narrowed, False, 8.0)
+    assert list(shown) == [picked]
+    address = ui.page.url
+    assert urllib.parse.parse_qs(address.split("#flows?", 1)[1]) == {
+        k: [v] for k, v in narrowed.items()
+    }
+    # Back returns to the definition before the click (each change is a history entry)
+    ui.page.go_back()
+    ui.wait_for("() => document.querySelector('#flows-filter').value === ''")
+    _wait_for_chart(ui, "flows", definition)
+    ui.page.go_forward()
+    _wait_for_chart(ui, "flows", narrowed)
+
+    # the address opens the same view in another page
+    browser = ui.page.context.browser
+    assert browser is not None
+    other = browser.new_page(viewport=VIEWPORT)
+    try:
+        other.goto(address)
+        other.wait_for_selector("#view-flows:not([hidden])", timeout=WAIT_MS)
+        restored = {
+            name: other.input_value(f"#flows-{name}") for name in ("keys", "value", "filter")
+        }
+        assert restored == {k: narrowed[k] for k in ("keys", "value", "filter")}
+        assert other.input_value("#flows-aggMode") == "edge"
+        other.wait_for_function(
+            "(k) => document.querySelector('#readout-flows button[data-series]')?.dataset.series"
+            " === k",
+            arg=picked,
+            timeout=WAIT_MS,
+        )
+    finally:
+        other.close()
+
+    # a filter that does not parse: the collector's message naming the token
+    ui.page.fill("#flows-filter", "ipsauce=1")
+    ui.page.press("#flows-filter", "Enter")
+    error = ui.page.locator("#flows-error")
+    error.wait_for(state="visible", timeout=WAIT_MS)
+    assert "ipsauce" in error.inner_text()
+    ui.assert_clean_console(allowed=BAD_REQUEST)
+
+
+def test_flow_filter_completion_and_narrowing_rules(ui: UI) -> None:
+    """The page's own rules, run in the page: where a completion starts and how a legend
+    entry's terms join a filter (| binds looser than &, so such a filter is bracketed)."""
+    ui.open("flows")
+    got = ui.page.evaluate(
+        """async () => {
+             const f = await import('/static/flows.js');
+             const values = (key) => (key === 'ipsource' ? ['10.0.0.1', '10.0.0.2'] : []);
+             return {
+               keys: f.keyOptions('ipsource, ipdest', ['agent', 'ipsource', 'ipdestination']),
+               start: f.filterOptions('(ipecn=3|ibb', ['ipecn', 'ibbtopname'], values),
+               value: f.filterOptions('ipecn=3&ipsource!=10.0.0.9,10.', ['ipsource'], values),
+               other: f.filterOptions('ipecn=', ['ipecn'], values),
+               plain: f.narrowed('', 'reason=acl'),
+               and: f.narrowed('node=leaf1', 'reason=acl'),
+               or: f.narrowed('node=leaf1|node=leaf2', 'reason=acl'),
+             };
+           }"""
+    )
+    assert got == {
+        "keys": ["ipsource,agent", "ipsource,ipdestination"],
+        "start": ["(ipecn=3|ipecn=", "(ipecn=3|ibbtopname="],
+        "value": ["ipecn=3&ipsource!=10.0.0.9,10.0.0.1", "ipecn=3&ipsource!=10.0.0.9,10.0.0.2"],
+        "other": [],
+        "plain": "reason=acl",
+        "and": "node=leaf1&reason=acl",
+        "or": "(node=leaf1|node=leaf2)&reason=acl",
+    }
+    ui.assert_clean_console()
+
+
+def test_drops_tab_top_drops_by_reason(ui: UI) -> None:
+    ui.open("drops")
+    ui.wait_for("() => location.hash.startsWith('#drops?keys=reason')")
+    definition = {"keys": "reason", "value": "frames"}
+    _wait_for_chart(ui, "dropflows", definition)
+    shown = _chart_matches_api(ui, "dropflows", definition, True, 1.0)
+    reasons = {e["reason_name"] for e in ui.get("/drops/json?after=0&limit=1000")["events"]}
+    assert set(shown) <= reasons and {"acl"} <= set(shown)
+    if os.environ.get("FABRICSCOPE_SCREENSHOT_DIR"):
+        _docs_picture(ui, "drops")  # the docs' picture of the tab: with its trend
+    # from the keyboard: Enter on a focused legend entry
+    ui.page.locator("#readout-dropflows button[data-series='acl']").focus()
+    ui.page.keyboard.press("Enter")
+    assert ui.page.input_value("#dropflows-filter") == "reason=acl"
+    narrowed = {**definition, "filter": "reason=acl"}
+    _wait_for_chart(ui, "dropflows", narrowed)
+    assert list(_chart_matches_api(ui, "dropflows", narrowed, True, 1.0)) == ["acl"]
+    assert "filter=reason%3Dacl" in ui.page.url
+    ui.assert_clean_console()
+
+
+# ---------------------------------------------------------------------------------------------
 # Agents
 
 
@@ -504,7 +719,7 @@ SCREENS: dict[str, ViewportSize] = {
     "laptop": {"width": 1366, "height": 768},
     "wall": {"width": 3840, "height": 2160},
 }
-TABS = ("traffic", "topology", "locate", "drops", "agents")
+TABS = ("traffic", "flows", "topology", "locate", "drops", "agents")
 
 
 @pytest.mark.parametrize("screen", sorted(SCREENS))
@@ -534,10 +749,10 @@ def test_every_tab_fits_the_screen(ui: UI, screen: str) -> None:
             assert hidden == [], (screen, tab, hidden)
         page.goto(f"{ui.base}/#traffic")
         page.wait_for_function(
-            "() => document.querySelectorAll('figure.chart').length === 12", timeout=WAIT_MS
+            "() => document.querySelectorAll('#charts figure.chart').length === 12", timeout=WAIT_MS
         )
         columns = page.evaluate(
-            """() => new Set([...document.querySelectorAll('figure.chart')]
+            """() => new Set([...document.querySelectorAll('#charts figure.chart')]
                              .map((f) => Math.round(f.getBoundingClientRect().left))).size"""
         )
         assert columns == (4 if screen == "wall" else 3), (screen, columns)

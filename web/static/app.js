@@ -1,8 +1,10 @@
-// The page: hash routing between the five tabs; only the tab on screen polls the collector.
+// The page: hash routing between the six tabs (#name, or #name?query for a tab's shared
+// state); only the tab on screen polls the collector.
 
 import { poll } from "./api.js";
 import { AgentsView } from "./agents.js";
 import { DropsView } from "./drops.js";
+import { FlowsView } from "./flows.js";
 import { LocateView } from "./locate.js";
 import { TopologyView } from "./topology.js";
 import { TrafficView } from "./traffic.js";
@@ -11,6 +13,7 @@ const section = (name) => document.getElementById(`view-${name}`);
 
 const VIEWS = {
   traffic: new TrafficView(section("traffic")),
+  flows: new FlowsView(section("flows")),
   topology: new TopologyView(section("topology")),
   locate: new LocateView(section("locate")),
   drops: new DropsView(section("drops")),
@@ -22,9 +25,17 @@ const DEFAULT = "traffic";
 let current = null;
 let stopPolling = null;
 
+/** The tab named in the address, and its query. */
+function address() {
+  const text = window.location.hash.slice(1);
+  const cut = text.indexOf("?");
+  const wanted = cut < 0 ? text : text.slice(0, cut);
+  return [NAMES.includes(wanted) ? wanted : DEFAULT, new URLSearchParams(cut < 0 ? "" : text.slice(cut + 1))];
+}
+
 function route() {
-  const wanted = window.location.hash.slice(1);
-  const name = NAMES.includes(wanted) ? wanted : DEFAULT;
+  const [name, params] = address();
+  VIEWS[name].restore?.(params);
   if (name === current) return;
   current = name;
   stopPolling?.();

@@ -1,6 +1,8 @@
-// The Drops tab: dropped-packet notifications as they arrive, with filters and reason totals.
+// The Drops tab: the top drops by any flow keys (browse-drops), and dropped-packet
+// notifications as they arrive, with filters and reason totals.
 
 import { HttpError, getJSON } from "./api.js";
+import { FlowBrowser } from "./flows.js";
 import { clockMs, count } from "./format.js";
 import { SortableTable } from "./table.js";
 
@@ -54,14 +56,24 @@ export class DropsView {
       event.preventDefault();
       this.filter = this.input.value.trim();
       this.reset();
-      this.refresh().catch(() => {});
+      this.refreshNotifications().catch(() => {});
     });
     this.pauseButton.addEventListener("click", () => {
       this.paused = !this.paused;
       this.pauseButton.setAttribute("aria-pressed", String(this.paused));
       this.pauseButton.textContent = this.paused ? "Resume" : "Pause";
     });
+    this.top = new FlowBrowser(root.querySelector("#dropflows"), {
+      id: "dropflows",
+      tab: "drops",
+      dropped: true,
+      defaults: { keys: "reason", value: "frames", example: "reason=acl&node=leaf1" },
+    });
     this.reset();
+  }
+
+  restore(params) {
+    this.top.restore(params);
   }
 
   reset() {
@@ -79,6 +91,12 @@ export class DropsView {
   }
 
   async refresh() {
+    const top = this.top.refresh();
+    await this.refreshNotifications();
+    await top;
+  }
+
+  async refreshNotifications() {
     if (this.paused) return;
     const generation = this.generation;
     let added = 0;

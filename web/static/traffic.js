@@ -4,7 +4,9 @@
 import { AI_METRICS, getJSON, poll } from "./api.js";
 import { clock, si, tick } from "./format.js";
 
-const COLORS = ["#2f6fd0", "#e0542c", "#239c62", "#9a57c8", "#c99400", "#1597a8", "#8c564b", "#d85aa8"];
+export const COLORS = [
+  "#2f6fd0", "#e0542c", "#239c62", "#9a57c8", "#c99400", "#1597a8", "#8c564b", "#d85aa8", "#5f7d1f", "#7a869a",
+];
 const WINDOW_MS = 300_000;
 const MAX_POINTS = 300;
 const MAX_TOP_SERIES = 8;
@@ -41,7 +43,7 @@ export const CHARTS = [
 ];
 
 /** The trend held in the page: times (ms) and one column per points name. */
-class TrendBuffer {
+export class TrendBuffer {
   constructor() {
     this.times = [];
     this.columns = new Map();
@@ -78,8 +80,12 @@ class TrendBuffer {
   }
 }
 
-/** One chart: a uPlot canvas, a readout of the values at the hovered, pinned or latest time. */
-class Chart {
+/**
+ * One chart: a uPlot canvas, a readout of the values at the hovered, pinned or latest time.
+ * spec: {id, title, unit, series | top (+ maxSeries), zeroIsGap?, onPick?}; with onPick the
+ * readout's entries are buttons that call onPick(series name).
+ */
+export class Chart {
   constructor(spec, parent) {
     this.spec = spec;
     this.keys = [];
@@ -131,7 +137,7 @@ class Chart {
     const names = [...peak.keys()].sort(
       (a, b) => (latest[b] ?? -1) - (latest[a] ?? -1) || peak.get(b) - peak.get(a) || a.localeCompare(b),
     );
-    return names.slice(0, MAX_TOP_SERIES).map((name) => [name, name]);
+    return names.slice(0, this.spec.maxSeries ?? MAX_TOP_SERIES).map((name) => [name, name]);
   }
 
   update(buffer) {
@@ -219,6 +225,13 @@ class Chart {
     this.plot.over.addEventListener("click", () => this.onClick());
   }
 
+  /** Take the chart off the page. */
+  remove() {
+    this.plot?.destroy();
+    this.plot = null;
+    this.figure.remove();
+  }
+
   resize() {
     if (!this.plot) return;
     const width = this.area.clientWidth;
@@ -244,6 +257,8 @@ class Chart {
   }
 
   onKey(event) {
+    // keys on the buttons inside (Periodicity…, legend entries) are theirs, not the pin's
+    if (event.target !== this.figure) return;
     const last = this.times.length - 1;
     if (last < 0) return;
     let index = this.pinnedTime === null ? null : this.times.indexOf(this.pinnedTime);
@@ -300,8 +315,13 @@ class Chart {
     const items = [time];
     this.keys.forEach((key, i) => {
       const value = this.values[i][index];
-      const item = document.createElement("span");
+      const item = document.createElement(this.spec.onPick ? "button" : "span");
       item.className = "value";
+      if (this.spec.onPick) {
+        item.type = "button";
+        item.title = `add ${this.labels[i]} to the filter`;
+        item.addEventListener("click", () => this.spec.onPick(key));
+      }
       item.dataset.series = key;
       item.dataset.value = value === null || value === undefined ? "" : String(value);
       const swatch = document.createElement("i");
