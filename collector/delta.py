@@ -10,7 +10,9 @@ statuses as if it had merged each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from collector.drop_events import Event
 
@@ -26,6 +28,9 @@ MAX_HELD_EVENTS = 10_000
 MAX_HELD_LOCATIONS = 100_000
 MAX_HELD_FLOW_AGENTS = 200_000
 MAX_HELD_FLOW_KEYS = 100_000  # per flow definition
+# Port status rows a delta holds in columns before it settles them into one status per port
+# (bounded like the ports themselves while a lagging aggregator lets ticks pile up).
+MAX_HELD_BLOCK_ROWS = 262_144
 
 
 @dataclass(slots=True)
@@ -74,6 +79,114 @@ class PortStatus:
     out_utilization: float | None
     last_seen: float
     sflow_name: str | None = None  # the ifName it reports in port_name (counter record 1005)
+
+
+@dataclass(slots=True)
+class PortStatusBlock:
+    """One agent's port statuses of one tick, column by column: what a receiver's port table
+    builds in compiled code in one pass, instead of one ``PortStatus`` and key per port.
+
+    Row ``i`` is the status of port ``(agent, ifindex[i])``; the columns are ``PortStatus``'s
+    fields in its order (``None`` in the utilisations: none measured this time)."""
+
+    agent: str
+    ifindex: list[int] = field(default_factory=list)
+    node: list[str | None] = field(default_factory=list)
+    port: list[str | None] = field(default_factory=list)
+    role: list[str] = field(default_factory=list)
+    oper_up: list[bool] = field(default_factory=list)
+    admin_up: list[bool] = field(default_factory=list)
+    speed_bps: list[int] = field(default_factory=list)
+    in_utilization: list[float | None] = field(default_factory=list)
+    out_utilization: list[float | None] = field(default_factory=list)
+    last_seen: list[float] = field(default_factory=list)
+    sflow_name: list[str | None] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ifindex)
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """The columns after ``ifindex``, in ``PortStatus`` field order."""
+        return (
+            self.node, self.port, self.role, self.oper_up, self.admin_up, self.speed_bps,
+            self.in_utilization, self.out_utilization, self.last_seen, self.sflow_name,
+        )  # fmt: skip
+
+    def settle_into(self, statuses: dict[PortKey, PortStatus]) -> None:
+        """Put each row's ``PortStatus`` in ``statuses``, unless one seen later is there."""
+        agent = self.agent
+        get = statuses.get
+        for row in zip(self.ifindex, *self.columns(), strict=True):
+            key = (agent, row[0])
+            status = PortStatus(*row[1:])
+            held = get(key)
+            if held is None or held.last_seen <= status.last_seen:
+                statuses[key] = status
+
+
+class PortUpdates(MutableMapping[PortKey, PortStatus]):
+    """A delta's port statuses by (agent, ifIndex), latest-wins: a mapping whose rows may still
+    be in the receivers' columnar blocks. Blocks are settled into statuses when the mapping is
+    first read (by the aggregator), so a receiver's drain and the codec never build one object
+    per port; a status seen later (``last_seen``) wins over an earlier one of the same port."""
+
+    __slots__ = ("_blocks", "_held_rows", "_statuses")
+
+    def __init__(self, statuses: Mapping[PortKey, PortStatus] | None = None) -> None:
+        self._statuses: dict[PortKey, PortStatus] = dict(statuses or {})
+        self._blocks: list[PortStatusBlock] = []
+        self._held_rows = 0
+
+    def add_block(self, block: PortStatusBlock) -> None:
+        """Append one block of rows (settled at once past ``MAX_HELD_BLOCK_ROWS``)."""
+        self._blocks.append(block)
+        self._held_rows += len(block)
+        if self._held_rows > MAX_HELD_BLOCK_ROWS:
+            self._settled()
+
+    def parts(self) -> tuple[dict[PortKey, PortStatus], list[PortStatusBlock]]:
+        """The settled statuses and the blocks not yet settled (applied after them, in order)."""
+        return self._statuses, self._blocks
+
+    def _settled(self) -> dict[PortKey, PortStatus]:
+        if self._blocks:
+            statuses = self._statuses
+            for block in self._blocks:
+                block.settle_into(statuses)
+            self._blocks = []
+            self._held_rows = 0
+        return self._statuses
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Later statuses over these: another ``PortUpdates`` keeps its blocks unsettled."""
+        if isinstance(other, PortUpdates) and not kwargs:
+            if other._statuses:
+                self._settled().update(other._statuses)
+            for block in other._blocks:
+                self.add_block(block)
+            return
+        self._settled().update(other, **kwargs)
+
+    def __getitem__(self, key: PortKey) -> PortStatus:
+        return self._settled()[key]
+
+    def __setitem__(self, key: PortKey, status: PortStatus) -> None:
+        self._settled()[key] = status
+
+    def __delitem__(self, key: PortKey) -> None:
+        del self._settled()[key]
+
+    def __iter__(self) -> Iterator[PortKey]:
+        return iter(self._settled())
+
+    def __len__(self) -> int:
+        return len(self._settled())
+
+    def __bool__(self) -> bool:
+        return bool(self._statuses) or any(len(block) for block in self._blocks)
+
+    def __repr__(self) -> str:
+        return f"PortUpdates({self._settled()!r})"
 
 
 @dataclass(slots=True)
@@ -181,7 +294,7 @@ class Delta:
     gauges: dict[str, float] = field(default_factory=dict)  # per receiver, summed across them
     agents: dict[AgentKey, AgentStatus] = field(default_factory=dict)
     expired_agents: list[AgentKey] = field(default_factory=list)
-    ports: dict[PortKey, PortStatus] = field(default_factory=dict)
+    ports: MutableMapping[PortKey, PortStatus] = field(default_factory=PortUpdates)
     expired_ports: list[PortKey] = field(default_factory=list)
     # period detection: edge-ingress RoCEv2 frames x rate by 100 ms bucket (floor(now x 10))
     roce_buckets: dict[int, float] = field(default_factory=dict)

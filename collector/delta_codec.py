@@ -16,6 +16,9 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
      "expired_agents": [[agent, sub_agent], …],
      "ports":      [[agent, ifindex, node, port, role, oper_up, admin_up, speed_bps,
                      in_utilization, out_utilization, last_seen, sflow_name], …],
+     "port_blocks": [[agent, [ifindex…], [node…], [port…], [role…], [oper_up…], [admin_up…],
+                      [speed_bps…], [in_utilization…], [out_utilization…], [last_seen…],
+                      [sflow_name…]], …],
      "expired_ports": [[agent, ifindex], …],
      "roce":       [[bucket, frames], …],
      "observed":   null | {"locations": [[mac, ip, agent, ifindex, node, port, seen], …],
@@ -24,7 +27,9 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
      "flows":      {definition: [generation, dropped, [[[key texts…], [sums…]], …]]},
      "flow_keys":  {key name: seen}}
 
-Version 2 added ``flows`` and ``flow_keys`` (flow definitions' partial sums, docs/flows.md).
+Version 2 added ``flows`` and ``flow_keys`` (flow definitions' partial sums, docs/flows.md);
+version 4 ``port_blocks``: a receiver's port statuses column by column, as its port tables
+build them (``PortStatusBlock``), applied after ``ports`` in order, a later ``last_seen`` winning.
 
 Floats round-trip exactly (JSON numbers written with ``repr``); the infinities of an empty
 credit window are JSON's ``Infinity`` extension, which Python reads back. ``FrameReader`` is the
@@ -36,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from collector.delta import (
@@ -45,11 +51,14 @@ from collector.delta import (
     FlowPartial,
     HistogramValue,
     Observations,
+    PortKey,
     PortStatus,
+    PortStatusBlock,
+    PortUpdates,
 )
 
 MAGIC = b"FSD"
-VERSION = 3  # 2: flow partial sums; 3: agents[] carry their last datagram sequence number
+VERSION = 4  # 2: flow partial sums; 3: agents[] carry their last sequence; 4: port_blocks
 HEADER = MAGIC + bytes([VERSION])
 LENGTH = struct.Struct("!I")
 MAX_FRAME = 512 * 1024 * 1024  # a larger length is a broken stream, not a delta
@@ -66,6 +75,10 @@ class DeltaCodecError(ValueError):
 def encode_delta(delta: Delta) -> bytes:
     """The versioned payload of one delta (no length prefix)."""
     observed = delta.observed
+    statuses: Mapping[PortKey, PortStatus] = delta.ports
+    blocks: list[PortStatusBlock] = []
+    if isinstance(delta.ports, PortUpdates):
+        statuses, blocks = delta.ports.parts()
     document = {
         "counters": {
             family: [[list(labels), value] for labels, value in series.items()]
@@ -108,8 +121,9 @@ def encode_delta(delta: Delta) -> bytes:
                 p.last_seen,
                 p.sflow_name,
             ]
-            for key, p in delta.ports.items()
+            for key, p in statuses.items()
         ],
+        "port_blocks": [[block.agent, block.ifindex, *block.columns()] for block in blocks],
         "expired_ports": [list(key) for key in delta.expired_ports],
         "roce": [[bucket, frames] for bucket, frames in delta.roce_buckets.items()],
         "observed": None
@@ -284,6 +298,26 @@ def _ports(document: Any) -> dict[tuple[str, int], PortStatus]:
     return out
 
 
+# per column of a port block after ifindex: its check (PortStatus field order)
+_BLOCK_COLUMNS: tuple[Callable[[Any, str], Any], ...] = (
+    _opt_str, _opt_str, _str, _bool, _bool, _int, _opt_num, _opt_num, _finite, _opt_str,
+)  # fmt: skip
+
+
+def _port_updates(statuses: Any, blocks: Any) -> PortUpdates:
+    updates = PortUpdates(_ports(statuses))
+    w = "port_blocks[]"
+    for row in _list(blocks, "port_blocks"):
+        f = _list(row, w, 2 + len(_BLOCK_COLUMNS))
+        ifindex = [_int(v, w) for v in _list(f[1], w)]
+        columns: list[list[Any]] = [
+            [check(v, w) for v in _list(column, w, len(ifindex))]
+            for check, column in zip(_BLOCK_COLUMNS, f[2:], strict=True)
+        ]
+        updates.add_block(PortStatusBlock(_str(f[0], w), ifindex, *columns))
+    return updates
+
+
 def _keys(document: Any, where: str) -> list[tuple[str, int]]:
     keys = []
     for row in _list(document, where):
@@ -362,7 +396,7 @@ def decode_delta(payload: bytes) -> Delta:
         },
         agents=_agents(d.get("agents", [])),
         expired_agents=_keys(d.get("expired_agents", []), "expired_agents"),
-        ports=_ports(d.get("ports", [])),
+        ports=_port_updates(d.get("ports", []), d.get("port_blocks", [])),
         expired_ports=_keys(d.get("expired_ports", []), "expired_ports"),
         roce_buckets=roce,
         observed=_observed(d.get("observed")),

@@ -30,6 +30,8 @@ from collector.delta import (
     HistogramValue,
     Observations,
     PortStatus,
+    PortStatusBlock,
+    PortUpdates,
 )
 from collector.delta_codec import (
     HEADER,
@@ -121,7 +123,7 @@ def test_a_delta_comes_back_equal_field_for_field() -> None:
 
 def test_the_payload_is_versioned_json_as_documented() -> None:
     payload = encode_delta(rich_delta())
-    assert payload[:4] == b"FSD\x03"
+    assert payload[:4] == b"FSD\x04"
     document = json.loads(payload[4:])
     assert document["counters"]["datagrams"] == [[[], 10.0]]
     assert document["agents"][1] == ["fd00::2", 3, "", 101.0, 0, None, None, None, [], 0]
@@ -150,12 +152,57 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
     assert flows.flow_keys == {"ibbtdestqp": 12.5}
 
 
+def _block(agent: str, rows: list[tuple[int, PortStatus]]) -> PortStatusBlock:
+    """A block holding ``rows`` column by column, built field by field from the statuses."""
+    block = PortStatusBlock(agent)
+    for ifindex, status in rows:
+        block.ifindex.append(ifindex)
+        for column, value in zip(block.columns(), astuple_of(status), strict=True):
+            column.append(value)
+    return block
+
+
+def astuple_of(status: PortStatus) -> tuple[object, ...]:
+    """A status's fields in declaration order."""
+    return tuple(getattr(status, name) for name in PortStatus.__slots__)
+
+
+def test_port_blocks_travel_as_columns_and_settle_latest_seen_wins() -> None:
+    early = PortStatus("leaf1", "swp1", "edge", True, True, 10**11, 0.1, 0.2, 5.0, "swp1")
+    late = PortStatus("leaf1", "swp1", "edge", False, True, 10**11, None, None, 6.0, None)
+    other = PortStatus(None, None, "unmapped", True, False, 0, None, 0.5, 5.5, "eth9")
+    updates = PortUpdates({("10.0.0.1", 1): early})
+    # a block seen later overrides the settled status; within the block a second agent's rows
+    updates.add_block(_block("10.0.0.1", [(1, late), (9, other)]))
+    updates.add_block(_block("10.0.0.1", [(1, early)]))  # older than what is held: ignored
+    delta = Delta(ports=updates)
+    payload = encode_delta(delta)
+    document = json.loads(payload[4:])
+    # columns on the wire, not one array per port
+    assert document["ports"] == [["10.0.0.1", 1, "leaf1", "swp1", "edge", True, True, 10**11,
+                                  0.1, 0.2, 5.0, "swp1"]]  # fmt: skip
+    assert document["port_blocks"][0][:3] == ["10.0.0.1", [1, 9], ["leaf1", None]]
+    again = decode_delta(payload)
+    assert again.ports == {("10.0.0.1", 1): late, ("10.0.0.1", 9): other}
+    assert dict(delta.ports) == {("10.0.0.1", 1): late, ("10.0.0.1", 9): other}
+    # coalescing keeps blocks unsettled and ordered after what the earlier delta held
+    first = Delta(ports=PortUpdates())
+    first.ports.add_block(_block("10.0.0.2", [(3, early)]))  # type: ignore[attr-defined]
+    second = Delta(ports=PortUpdates())
+    second.ports.add_block(_block("10.0.0.2", [(3, late)]))  # type: ignore[attr-defined]
+    assert first.can_absorb(second)
+    first.absorb(second)
+    assert len(first.ports.parts()[1]) == 2  # type: ignore[attr-defined]
+    assert dict(first.ports) == {("10.0.0.2", 3): late}
+    assert not Delta().ports and not Delta(ports=PortUpdates()).ports
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
         (b"", "bad magic"),
         (b"PK\x03\x04", "bad magic"),
-        (b"FSD\x02{}", "version 2 is not 3"),
+        (b"FSD\x03{}", "version 3 is not 4"),
         (b"FSD", "version None"),
         (HEADER + b"{", "not JSON"),
         (HEADER + b"\xff\xfe", "not JSON"),
@@ -173,6 +220,17 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
         (
             HEADER + b'{"ports":[["a",1.5,null,null,"edge",true,true,1,null,null,1,null]]}',
             "ports[]: expected an integer",
+        ),
+        (HEADER + b'{"port_blocks":[["a",[1]]]}', "port_blocks[]: expected 12 items, got 2"),
+        (
+            HEADER + b'{"port_blocks":[["a",[1,2],[null],[null],["edge"],[true],[true],[1],'
+            b"[null],[null],[1],[null]]]}",
+            "port_blocks[]: expected 2 items, got 1",
+        ),
+        (
+            HEADER + b'{"port_blocks":[["a",[1],[null],[null],["edge"],[1],[true],[1],'
+            b"[null],[null],[1],[null]]]}",
+            "port_blocks[]: expected true or false",
         ),
         (HEADER + b'{"observed":{"drop_events":[{"x":[1]}]}}', "expected a string, number"),
         (HEADER + b"[" * 100_000 + b"]" * 100_000, "not JSON"),

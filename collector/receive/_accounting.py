@@ -447,39 +447,50 @@ class PortTable:
         self._role.append(ROLE_UNMAPPED)
         return slot
 
-    @cython.locals(slot=cython.Py_ssize_t, f=cython.ulonglong, i=cython.double, o=cython.double)
-    def statuses(self, updates: dict[Any, Any], resolver: Any, status: Callable[..., Any]) -> None:
-        """Put a ``status(...)`` (a ``PortStatus``) of each port updated since the last call in
-        ``updates`` by (agent, ifIndex), unless a later one of that port is there already."""
+    @cython.locals(
+        slot=cython.Py_ssize_t, f=cython.ulonglong, i=cython.double, o=cython.double,
+        ifindexes=list, nodes=list, ports=list, roles=list, opers=list, admins=list,
+        speeds=list, ins=list, outs=list, seens=list, sflow_names=list,
+    )  # fmt: skip
+    def block(self, resolver: Any, make_block: Callable[..., Any]) -> Any:
+        """A ``make_block(agent)`` (a ``PortStatusBlock``) holding the status of each port
+        updated since the last call, column by column; None when there is none."""
         self.listed = False
         names = resolver.port_names(self.agent)
+        out: Any = None
         for slot in range(len(self._ifindex)):
             f = self._flags[slot * 3]
             if not f & 2:
                 continue
             self._flags[slot * 3] = f & ~cython.cast(cython.ulonglong, 2)
+            if out is None:
+                out = make_block(self.agent)
+                ifindexes, nodes, ports, roles = out.ifindex, out.node, out.port, out.role
+                opers, admins, speeds = out.oper_up, out.admin_up, out.speed_bps
+                ins, outs, seens, sflow_names = (
+                    out.in_utilization, out.out_utilization, out.last_seen, out.sflow_name,
+                )  # fmt: skip
             ifindex = self._ifindex[slot]
-            key = (self.agent, ifindex)
-            seen = self._numbers[slot * 5 + 4]
-            previous = updates.get(key)
-            if previous is not None and previous.last_seen > seen:
-                continue
             info = self._info[slot]
             i = self._numbers[slot * 5 + 2]
             o = self._numbers[slot * 5 + 3]
             f = self._flags[slot * 3 + 1]
-            updates[key] = status(
-                info.node if info is not None else None,
-                info.port if info is not None else None,
-                ROLE_NAMES[self._role[slot]],
-                bool(f & 2),
-                bool(f & 1),
-                int(self._flags[slot * 3 + 2]),
-                None if i != i else i,  # NaN: no utilisation this time
-                None if o != o else o,
-                seen,
-                names.get(ifindex),
-            )
+            ifindexes.append(ifindex)
+            if info is None:
+                nodes.append(None)
+                ports.append(None)
+            else:
+                nodes.append(info.node)
+                ports.append(info.port)
+            roles.append(ROLE_NAMES[self._role[slot]])
+            opers.append(bool(f & 2))
+            admins.append(bool(f & 1))
+            speeds.append(int(self._flags[slot * 3 + 2]))
+            ins.append(None if i != i else i)  # NaN: no utilisation this time
+            outs.append(None if o != o else o)
+            seens.append(self._numbers[slot * 5 + 4])
+            sflow_names.append(names.get(ifindex) if names else None)
+        return out
 
 
 @cython.cclass

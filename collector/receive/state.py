@@ -41,7 +41,8 @@ from collector.delta import (
     HistogramValue,
     Labels,
     PortKey,
-    PortStatus,
+    PortStatusBlock,
+    PortUpdates,
 )
 from collector.families import BUCKETS, SAMPLE_KINDS
 from collector.flows.definition import FlowDefinition
@@ -247,7 +248,7 @@ class FabricState:
         self._counters: dict[str, dict[Labels, float]] = {}
         self._histograms: dict[str, dict[Labels, HistogramValue]] = {}
         self._credits: dict[str, CreditStats] = {}
-        self._port_updates: dict[PortKey, PortStatus] = {}
+        self._port_updates = PortUpdates()
         self._expired_agents: list[AgentKey] = []
         self._expired_ports: list[PortKey] = []
         self._roce_buckets: dict[int, float] = {}
@@ -894,8 +895,11 @@ class FabricState:
     def drain(self, now: float) -> Delta:
         """Everything accumulated since the last drain; starts a new period."""
         self._accounting.flush(self.count, self._add_credits, self._merge_histogram)
+        updates = self._port_updates
         for table in self.pending_tables:
-            table.statuses(self._port_updates, self.resolver, PortStatus)
+            block = table.block(self.resolver, PortStatusBlock)
+            if block is not None:
+                updates.add_block(block)
         self.pending_tables = []
         for key, track in self._agents.items():
             if not track.dirty:
