@@ -10,7 +10,7 @@ statuses as if it had merged each.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,47 +81,54 @@ class PortStatus:
     sflow_name: str | None = None  # the ifName it reports in port_name (counter record 1005)
 
 
+OPER_UP, ADMIN_UP = 1, 2  # the bits of a PortStatusBlock's ``up`` column
+
+
 @dataclass(slots=True)
 class PortStatusBlock:
-    """One agent's port statuses of one tick, column by column: what a receiver's port table
-    builds in compiled code in one pass, instead of one ``PortStatus`` and key per port.
+    """A receiver's port statuses of one tick, column by column: what its accounting fills in
+    compiled code in one pass over the port tables (numbers in arrays, no object per port),
+    instead of one ``PortStatus`` and key per port.
 
-    Row ``i`` is the status of port ``(agent, ifindex[i])``; the columns are ``PortStatus``'s
-    fields in its order (``None`` in the utilisations: none measured this time)."""
+    Row ``i`` is the status of port ``(agent[i], ifindex[i])``: ``up`` holds ``OPER_UP | ADMIN_UP``
+    bits, a utilisation is NaN when none was measured this time; the other columns are
+    ``PortStatus``'s fields of the same names."""
 
-    agent: str
-    ifindex: list[int] = field(default_factory=list)
-    node: list[str | None] = field(default_factory=list)
-    port: list[str | None] = field(default_factory=list)
-    role: list[str] = field(default_factory=list)
-    oper_up: list[bool] = field(default_factory=list)
-    admin_up: list[bool] = field(default_factory=list)
-    speed_bps: list[int] = field(default_factory=list)
-    in_utilization: list[float | None] = field(default_factory=list)
-    out_utilization: list[float | None] = field(default_factory=list)
-    last_seen: list[float] = field(default_factory=list)
-    sflow_name: list[str | None] = field(default_factory=list)
+    agent: Sequence[str]
+    ifindex: Sequence[int]
+    node: Sequence[str | None]
+    port: Sequence[str | None]
+    role: Sequence[str]
+    up: Sequence[int]
+    speed_bps: Sequence[int]
+    in_utilization: Sequence[float]
+    out_utilization: Sequence[float]
+    last_seen: Sequence[float]
+    sflow_name: Sequence[str | None]
 
     def __len__(self) -> int:
         return len(self.ifindex)
 
-    def columns(self) -> tuple[list[Any], ...]:
-        """The columns after ``ifindex``, in ``PortStatus`` field order."""
+    def columns(self) -> tuple[Sequence[Any], ...]:
+        """Every column, in declaration order."""
         return (
-            self.node, self.port, self.role, self.oper_up, self.admin_up, self.speed_bps,
+            self.agent, self.ifindex, self.node, self.port, self.role, self.up, self.speed_bps,
             self.in_utilization, self.out_utilization, self.last_seen, self.sflow_name,
         )  # fmt: skip
 
     def settle_into(self, statuses: dict[PortKey, PortStatus]) -> None:
         """Put each row's ``PortStatus`` in ``statuses``, unless one seen later is there."""
-        agent = self.agent
         get = statuses.get
-        for row in zip(self.ifindex, *self.columns(), strict=True):
-            key = (agent, row[0])
-            status = PortStatus(*row[1:])
+        for agent, ifindex, node, port, role, up, speed, i, o, seen, name in zip(
+            *self.columns(), strict=True
+        ):
+            key = (agent, ifindex)
             held = get(key)
-            if held is None or held.last_seen <= status.last_seen:
-                statuses[key] = status
+            if held is None or held.last_seen <= seen:
+                statuses[key] = PortStatus(
+                    node, port, role, bool(up & OPER_UP), bool(up & ADMIN_UP), speed,
+                    None if i != i else i, None if o != o else o, seen, name,
+                )  # fmt: skip
 
 
 class PortUpdates(MutableMapping[PortKey, PortStatus]):

@@ -16,7 +16,7 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
      "expired_agents": [[agent, sub_agent], …],
      "ports":      [[agent, ifindex, node, port, role, oper_up, admin_up, speed_bps,
                      in_utilization, out_utilization, last_seen, sflow_name], …],
-     "port_blocks": [[agent, [ifindex…], [node…], [port…], [role…], [oper_up…], [admin_up…],
+     "port_blocks": [[[agent…], [ifindex…], [node…], [port…], [role…], [up bits…],
                       [speed_bps…], [in_utilization…], [out_utilization…], [last_seen…],
                       [sflow_name…]], …],
      "expired_ports": [[agent, ifindex], …],
@@ -29,7 +29,8 @@ Frame: ``!I`` length of what follows, then ``b"FSD"`` + version byte, then the J
 
 Version 2 added ``flows`` and ``flow_keys`` (flow definitions' partial sums, docs/flows.md);
 version 4 ``port_blocks``: a receiver's port statuses column by column, as its port tables
-build them (``PortStatusBlock``), applied after ``ports`` in order, a later ``last_seen`` winning.
+build them (``PortStatusBlock``: up bits 1 oper, 2 admin; a utilisation not measured is NaN),
+applied after ``ports`` in order, a later ``last_seen`` winning.
 
 Floats round-trip exactly (JSON numbers written with ``repr``); the infinities of an empty
 credit window are JSON's ``Infinity`` extension, which Python reads back. ``FrameReader`` is the
@@ -41,10 +42,13 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable, Mapping
+from array import array
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from collector.delta import (
+    ADMIN_UP,
+    OPER_UP,
     AgentStatus,
     CreditStats,
     Delta,
@@ -70,6 +74,10 @@ class DeltaCodecError(ValueError):
 
 # ---------------------------------------------------------------------------------------------
 # Encoding
+
+
+def _column(values: Sequence[Any]) -> list[Any]:
+    return values.tolist() if isinstance(values, array) else list(values)
 
 
 def encode_delta(delta: Delta) -> bytes:
@@ -123,7 +131,7 @@ def encode_delta(delta: Delta) -> bytes:
             ]
             for key, p in statuses.items()
         ],
-        "port_blocks": [[block.agent, block.ifindex, *block.columns()] for block in blocks],
+        "port_blocks": [[_column(column) for column in block.columns()] for block in blocks],
         "expired_ports": [list(key) for key in delta.expired_ports],
         "roce": [[bucket, frames] for bucket, frames in delta.roce_buckets.items()],
         "observed": None
@@ -298,9 +306,31 @@ def _ports(document: Any) -> dict[tuple[str, int], PortStatus]:
     return out
 
 
-# per column of a port block after ifindex: its check (PortStatus field order)
+def _up_bits(value: Any, where: str) -> int:
+    bits = _int(value, where)
+    if not 0 <= bits <= OPER_UP | ADMIN_UP:
+        raise _fail(where, f"{bits} is not a set of up bits")
+    return bits
+
+
+def _speed(value: Any, where: str) -> int:
+    speed = _int(value, where)
+    if speed < 0:
+        raise _fail(where, "expected a speed of 0 or more")
+    return speed
+
+
+def _ratio_or_nan(value: Any, where: str) -> float:
+    number = _num(value, where)
+    if math.isinf(number):
+        raise _fail(where, "expected a finite number or NaN")
+    return number
+
+
+# each column of a port block: its check (PortStatusBlock's field order)
 _BLOCK_COLUMNS: tuple[Callable[[Any, str], Any], ...] = (
-    _opt_str, _opt_str, _str, _bool, _bool, _int, _opt_num, _opt_num, _finite, _opt_str,
+    _str, _int, _opt_str, _opt_str, _str, _up_bits, _speed, _ratio_or_nan, _ratio_or_nan, _finite,
+    _opt_str,
 )  # fmt: skip
 
 
@@ -308,13 +338,13 @@ def _port_updates(statuses: Any, blocks: Any) -> PortUpdates:
     updates = PortUpdates(_ports(statuses))
     w = "port_blocks[]"
     for row in _list(blocks, "port_blocks"):
-        f = _list(row, w, 2 + len(_BLOCK_COLUMNS))
-        ifindex = [_int(v, w) for v in _list(f[1], w)]
+        f = _list(row, w, len(_BLOCK_COLUMNS))
+        rows = len(_list(f[0], w))
         columns: list[list[Any]] = [
-            [check(v, w) for v in _list(column, w, len(ifindex))]
-            for check, column in zip(_BLOCK_COLUMNS, f[2:], strict=True)
+            [check(v, w) for v in _list(column, w, rows)]
+            for check, column in zip(_BLOCK_COLUMNS, f, strict=True)
         ]
-        updates.add_block(PortStatusBlock(_str(f[0], w), ifindex, *columns))
+        updates.add_block(PortStatusBlock(*columns))
     return updates
 
 

@@ -153,18 +153,25 @@ def test_the_payload_is_versioned_json_as_documented() -> None:
 
 
 def _block(agent: str, rows: list[tuple[int, PortStatus]]) -> PortStatusBlock:
-    """A block holding ``rows`` column by column, built field by field from the statuses."""
-    block = PortStatusBlock(agent)
-    for ifindex, status in rows:
-        block.ifindex.append(ifindex)
-        for column, value in zip(block.columns(), astuple_of(status), strict=True):
-            column.append(value)
-    return block
+    """A block holding ``rows`` column by column, as lists (the wire's form)."""
+    return _blocks([(agent, ifindex, status) for ifindex, status in rows])
 
 
-def astuple_of(status: PortStatus) -> tuple[object, ...]:
-    """A status's fields in declaration order."""
-    return tuple(getattr(status, name) for name in PortStatus.__slots__)
+def _blocks(rows: list[tuple[str, int, PortStatus]]) -> PortStatusBlock:
+    """A block of (agent, ifIndex, status) rows of any agents."""
+    return PortStatusBlock(
+        [agent for agent, _, _ in rows],
+        [ifindex for _, ifindex, _ in rows],
+        [s.node for _, _, s in rows],
+        [s.port for _, _, s in rows],
+        [s.role for _, _, s in rows],
+        [(1 if s.oper_up else 0) | (2 if s.admin_up else 0) for _, _, s in rows],
+        [s.speed_bps for _, _, s in rows],
+        [math.nan if s.in_utilization is None else s.in_utilization for _, _, s in rows],
+        [math.nan if s.out_utilization is None else s.out_utilization for _, _, s in rows],
+        [s.last_seen for _, _, s in rows],
+        [s.sflow_name for _, _, s in rows],
+    )
 
 
 def test_port_blocks_travel_as_columns_and_settle_latest_seen_wins() -> None:
@@ -172,8 +179,8 @@ def test_port_blocks_travel_as_columns_and_settle_latest_seen_wins() -> None:
     late = PortStatus("leaf1", "swp1", "edge", False, True, 10**11, None, None, 6.0, None)
     other = PortStatus(None, None, "unmapped", True, False, 0, None, 0.5, 5.5, "eth9")
     updates = PortUpdates({("10.0.0.1", 1): early})
-    # a block seen later overrides the settled status; within the block a second agent's rows
-    updates.add_block(_block("10.0.0.1", [(1, late), (9, other)]))
+    # a block seen later overrides the settled status; the block holds a second agent's row too
+    updates.add_block(_blocks([("10.0.0.1", 1, late), ("10.0.0.3", 9, other)]))
     updates.add_block(_block("10.0.0.1", [(1, early)]))  # older than what is held: ignored
     delta = Delta(ports=updates)
     payload = encode_delta(delta)
@@ -181,10 +188,13 @@ def test_port_blocks_travel_as_columns_and_settle_latest_seen_wins() -> None:
     # columns on the wire, not one array per port
     assert document["ports"] == [["10.0.0.1", 1, "leaf1", "swp1", "edge", True, True, 10**11,
                                   0.1, 0.2, 5.0, "swp1"]]  # fmt: skip
-    assert document["port_blocks"][0][:3] == ["10.0.0.1", [1, 9], ["leaf1", None]]
+    assert document["port_blocks"][0][:4] == [
+        ["10.0.0.1", "10.0.0.3"], [1, 9], ["leaf1", None], ["swp1", None]
+    ]  # fmt: skip
+    assert document["port_blocks"][0][5] == [2, 1]  # up bits: admin only, oper only
     again = decode_delta(payload)
-    assert again.ports == {("10.0.0.1", 1): late, ("10.0.0.1", 9): other}
-    assert dict(delta.ports) == {("10.0.0.1", 1): late, ("10.0.0.1", 9): other}
+    assert again.ports == {("10.0.0.1", 1): late, ("10.0.0.3", 9): other}
+    assert dict(delta.ports) == {("10.0.0.1", 1): late, ("10.0.0.3", 9): other}
     # coalescing keeps blocks unsettled and ordered after what the earlier delta held
     first = Delta(ports=PortUpdates())
     first.ports.add_block(_block("10.0.0.2", [(3, early)]))  # type: ignore[attr-defined]
@@ -221,16 +231,26 @@ def test_port_blocks_travel_as_columns_and_settle_latest_seen_wins() -> None:
             HEADER + b'{"ports":[["a",1.5,null,null,"edge",true,true,1,null,null,1,null]]}',
             "ports[]: expected an integer",
         ),
-        (HEADER + b'{"port_blocks":[["a",[1]]]}', "port_blocks[]: expected 12 items, got 2"),
+        (HEADER + b'{"port_blocks":[[["a"],[1]]]}', "port_blocks[]: expected 11 items, got 2"),
         (
-            HEADER + b'{"port_blocks":[["a",[1,2],[null],[null],["edge"],[true],[true],[1],'
-            b"[null],[null],[1],[null]]]}",
+            HEADER + b'{"port_blocks":[[["a","a"],[1,2],[null],[null],["edge"],[3],[1],'
+            b"[NaN],[NaN],[1],[null]]]}",
             "port_blocks[]: expected 2 items, got 1",
         ),
         (
-            HEADER + b'{"port_blocks":[["a",[1],[null],[null],["edge"],[1],[true],[1],'
-            b"[null],[null],[1],[null]]]}",
-            "port_blocks[]: expected true or false",
+            HEADER + b'{"port_blocks":[[["a"],[1],[null],[null],["edge"],[4],[1],'
+            b"[NaN],[NaN],[1],[null]]]}",
+            "port_blocks[]: 4 is not a set of up bits",
+        ),
+        (
+            HEADER + b'{"port_blocks":[[["a"],[1],[null],[null],["edge"],[3],[1],'
+            b"[Infinity],[NaN],[1],[null]]]}",
+            "port_blocks[]: expected a finite number or NaN",
+        ),
+        (
+            HEADER + b'{"port_blocks":[[["a"],[1],[null],[null],["edge"],[3],[-1],'
+            b"[NaN],[NaN],[1],[null]]]}",
+            "port_blocks[]: expected a speed of 0 or more",
         ),
         (HEADER + b'{"observed":{"drop_events":[{"x":[1]}]}}', "expected a string, number"),
         (HEADER + b"[" * 100_000 + b"]" * 100_000, "not JSON"),

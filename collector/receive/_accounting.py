@@ -369,8 +369,8 @@ class PortTable:
     """Counter baselines and latest status of one agent's interfaces, one slot per ifIndex.
 
     Held by the agent's ``AgentTrack`` (``ports``); filled only by ``FlowAccounting`` so that
-    both decoder paths share one baseline per port. ``statuses`` hands the statuses updated
-    since the last call to the state's drain.
+    both decoder paths share one baseline per port. ``FlowAccounting.port_block`` hands the
+    statuses updated since the last call to the state's drain, column by column.
     """
 
     agent = cython.declare(str, visibility="readonly")
@@ -447,51 +447,6 @@ class PortTable:
         self._role.append(ROLE_UNMAPPED)
         return slot
 
-    @cython.locals(
-        slot=cython.Py_ssize_t, f=cython.ulonglong, i=cython.double, o=cython.double,
-        ifindexes=list, nodes=list, ports=list, roles=list, opers=list, admins=list,
-        speeds=list, ins=list, outs=list, seens=list, sflow_names=list,
-    )  # fmt: skip
-    def block(self, resolver: Any, make_block: Callable[..., Any]) -> Any:
-        """A ``make_block(agent)`` (a ``PortStatusBlock``) holding the status of each port
-        updated since the last call, column by column; None when there is none."""
-        self.listed = False
-        names = resolver.port_names(self.agent)
-        out: Any = None
-        for slot in range(len(self._ifindex)):
-            f = self._flags[slot * 3]
-            if not f & 2:
-                continue
-            self._flags[slot * 3] = f & ~cython.cast(cython.ulonglong, 2)
-            if out is None:
-                out = make_block(self.agent)
-                ifindexes, nodes, ports, roles = out.ifindex, out.node, out.port, out.role
-                opers, admins, speeds = out.oper_up, out.admin_up, out.speed_bps
-                ins, outs, seens, sflow_names = (
-                    out.in_utilization, out.out_utilization, out.last_seen, out.sflow_name,
-                )  # fmt: skip
-            ifindex = self._ifindex[slot]
-            info = self._info[slot]
-            i = self._numbers[slot * 5 + 2]
-            o = self._numbers[slot * 5 + 3]
-            f = self._flags[slot * 3 + 1]
-            ifindexes.append(ifindex)
-            if info is None:
-                nodes.append(None)
-                ports.append(None)
-            else:
-                nodes.append(info.node)
-                ports.append(info.port)
-            roles.append(ROLE_NAMES[self._role[slot]])
-            opers.append(bool(f & 2))
-            admins.append(bool(f & 1))
-            speeds.append(int(self._flags[slot * 3 + 2]))
-            ins.append(None if i != i else i)  # NaN: no utilisation this time
-            outs.append(None if o != o else o)
-            seens.append(self._numbers[slot * 5 + 4])
-            sflow_names.append(names.get(ifindex) if names else None)
-        return out
-
 
 @cython.cclass
 class FlowAccounting:
@@ -562,6 +517,62 @@ class FlowAccounting:
             self._credit_stats[role * 3] = 0.0
             self._credit_stats[role * 3 + 1] = float("inf")
             self._credit_stats[role * 3 + 2] = float("-inf")
+
+    @cython.locals(
+        table=PortTable, slot=cython.Py_ssize_t, f=cython.ulonglong, n=cython.Py_ssize_t,
+        row=cython.Py_ssize_t, ifindexes=cython.longlong[::1], ups=cython.uchar[::1],
+        speeds=cython.ulonglong[::1], ins=cython.double[::1], outs=cython.double[::1],
+        seens=cython.double[::1], agents=list, nodes=list, ports=list, roles=list,
+        sflow_names=list,
+    )  # fmt: skip
+    def port_block(self, tables: list[Any], resolver: Any, make_block: Callable[..., Any]) -> Any:
+        """A ``make_block(columns…)`` (a ``PortStatusBlock``) of the status of each port of
+        ``tables`` updated since the last call, numbers in arrays; None when there is none."""
+        n = 0
+        for table in tables:
+            table.listed = False
+            for slot in range(len(table._ifindex)):
+                if table._flags[slot * 3] & 2:
+                    n += 1
+        if n == 0:
+            return None
+        ifindex_array, up_array = array("q", bytes(8 * n)), array("B", bytes(n))
+        speed_array, in_array = array("Q", bytes(8 * n)), array("d", bytes(8 * n))
+        out_array, seen_array = array("d", bytes(8 * n)), array("d", bytes(8 * n))
+        ifindexes, ups, speeds = ifindex_array, up_array, speed_array
+        ins, outs, seens = in_array, out_array, seen_array
+        agents, nodes, ports = [None] * n, [None] * n, [None] * n
+        roles, sflow_names = [None] * n, [None] * n
+        row = 0
+        for table in tables:
+            agent = table.agent
+            names = resolver.port_names(agent)
+            for slot in range(len(table._ifindex)):
+                f = table._flags[slot * 3]
+                if not f & 2:
+                    continue
+                table._flags[slot * 3] = f & ~cython.cast(cython.ulonglong, 2)
+                ifindex = table._ifindex[slot]
+                info = table._info[slot]
+                agents[row] = agent
+                if info is not None:
+                    nodes[row] = info.node
+                    ports[row] = info.port
+                roles[row] = ROLE_NAMES[table._role[slot]]
+                f = table._flags[slot * 3 + 1]
+                ups[row] = (1 if f & 2 else 0) | (2 if f & 1 else 0)  # OPER_UP | ADMIN_UP
+                speeds[row] = table._flags[slot * 3 + 2]
+                ifindexes[row] = ifindex
+                ins[row] = table._numbers[slot * 5 + 2]  # NaN: no utilisation this time
+                outs[row] = table._numbers[slot * 5 + 3]
+                seens[row] = table._numbers[slot * 5 + 4]
+                if names:
+                    sflow_names[row] = names.get(ifindex)
+                row += 1
+        return make_block(
+            agents, ifindex_array, nodes, ports, roles, up_array, speed_array, in_array,
+            out_array, seen_array, sflow_names,
+        )  # fmt: skip
 
     def port_table(self, agent: str) -> PortTable:
         """A new, empty port table for an agent's track (this build's type)."""

@@ -895,11 +895,9 @@ class FabricState:
     def drain(self, now: float) -> Delta:
         """Everything accumulated since the last drain; starts a new period."""
         self._accounting.flush(self.count, self._add_credits, self._merge_histogram)
-        updates = self._port_updates
-        for table in self.pending_tables:
-            block = table.block(self.resolver, PortStatusBlock)
-            if block is not None:
-                updates.add_block(block)
+        block = self._accounting.port_block(self.pending_tables, self.resolver, PortStatusBlock)
+        if block is not None:
+            self._port_updates.add_block(block)
         self.pending_tables = []
         for key, track in self._agents.items():
             if not track.dirty:
