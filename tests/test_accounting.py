@@ -223,6 +223,37 @@ def test_role_cache_follows_learned_names_topology_swaps_and_expiry(
     assert ingress(6, now=1_001.0) == {("unmapped",): 1000.0}
 
 
+@pytest.mark.parametrize("accounting_class", IMPLEMENTATIONS)
+def test_port_statuses_follow_topology_swaps_and_renames(accounting_class: Any) -> None:
+    """A port's place is resolved once and kept per slot: another topology or a learned name
+    must place it again (the statuses say where, from the topology document by hand)."""
+    full = TopologyIndex(parse_topology(TOPOLOGY))
+    resolver = PortResolver(full)
+    state = FabricState(resolver, StateSettings(), accounting_class(11, False))
+    pipeline = Pipeline(state, fast=True)
+    sequence = {LEAF1: 0, LEARNER: 0}
+
+    def place(agent: str, ifindex: int, *first: Sample) -> tuple[str | None, str | None, str]:
+        sequence[agent] += 1
+        n = sequence[agent]
+        sample = counters(n, ifindex, (if_counters(ifindex, in_octets=n * 1000),))
+        pipeline.handle(memoryview(wire(datagram(agent, n, (*first, sample)))), float(n))
+        status = dict(state.drain(float(n)).ports)[(agent, ifindex)]
+        return status.node, status.port, status.role
+
+    assert place(LEAF1, LEAF1_EDGE) == ("leaf1", "swp3", "edge")
+    assert place(LEAF1, LEAF1_EDGE) == ("leaf1", "swp3", "edge")  # from the slot this time
+    resolver.set_index(None)
+    assert place(LEAF1, LEAF1_EDGE) == (None, None, "unmapped")
+    resolver.set_index(TopologyIndex(parse_topology(TOPOLOGY)))
+    assert place(LEAF1, LEAF1_EDGE) == ("leaf1", "swp3", "edge")
+    # an agent the topology knows by the names it reports: learned, then renamed
+    assert place(LEARNER, 11, names(100, 11, "swp1", host="leaf1")) == ("leaf1", "swp1", "core")
+    assert place(LEARNER, 11) == ("leaf1", "swp1", "core")
+    assert place(LEARNER, 11, names(101, 11, "swp3")) == ("leaf1", "swp3", "edge")
+    assert place(LEARNER, 11) == ("leaf1", "swp3", "edge")
+
+
 def test_fabricscope_pure_selects_the_plain_accounting() -> None:
     root = Path(__file__).resolve().parent.parent
     code = "from collector.receive import accounting as s; print(s.IMPLEMENTATION, s.REASON)"

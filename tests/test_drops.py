@@ -78,9 +78,9 @@ def test_event_of_a_kernel_drop_and_unknown_ports() -> None:
     assert "10.9.9.9 - in - out - port_unreachable linux=NO_SOCKET function=__udp4_lib_rcv" in line
 
 
-def test_recorder_is_bounded_per_tick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(receiver_drops, "MAX_EVENTS_PER_TICK", 2)
-    recorder = DropRecorder()
+def test_recorder_is_bounded_per_tick() -> None:
+    assert DropRecorder().max_events == receiver_drops.MAX_EVENTS_PER_TICK
+    recorder = DropRecorder(max_events=2)
     sample = _decoded(258, ())
     for _ in range(5):
         recorder.record(LEAF1, sample, _resolver(), 1.0)

@@ -387,6 +387,10 @@ class PortTable:
     _numbers = cython.declare(cython.double[::1])  # slot * 5: uptime, at, in/out util, seen
     _flags_array = cython.declare(object)
     _flags = cython.declare(cython.ulonglong[::1])  # slot * 3: has baseline|dirty, status, speed
+    _ident_array = cython.declare(object)
+    # slot * 2: the ifIndex, and the accounting's place epoch at which _info and _role were
+    # resolved (0: not since the slot was added, or unresolvable): read without touching objects
+    _ident = cython.declare(cython.ulonglong[::1])
     capacity = cython.declare(cython.Py_ssize_t)
 
     def __init__(self, agent: str) -> None:
@@ -405,6 +409,8 @@ class PortTable:
         self._numbers = self._numbers_array
         self._flags_array = array("Q")
         self._flags = self._flags_array
+        self._ident_array = array("Q")
+        self._ident = self._ident_array
 
     def __len__(self) -> int:
         return len(self.slots)
@@ -431,17 +437,24 @@ class PortTable:
         slot = len(self._ifindex)
         if slot == self.capacity:
             new_capacity = max(16, 2 * self.capacity)
-            old: Any = (self._values_array, self._numbers_array, self._flags_array)
+            old: Any = (
+                self._values_array, self._numbers_array, self._flags_array, self._ident_array
+            )  # fmt: skip
             values = array("Q", bytes(8 * 12 * new_capacity))
             values[: 12 * slot] = old[0][: 12 * slot]
             numbers = array("d", bytes(8 * 5 * new_capacity))
             numbers[: 5 * slot] = old[1][: 5 * slot]
             flags = array("Q", bytes(8 * 3 * new_capacity))
             flags[: 3 * slot] = old[2][: 3 * slot]
+            ident = array("Q", bytes(8 * 2 * new_capacity))
+            ident[: 2 * slot] = old[3][: 2 * slot]
             self._values_array, self._numbers_array, self._flags_array = values, numbers, flags
             self._values, self._numbers, self._flags = values, numbers, flags
+            self._ident_array, self._ident = ident, ident
             self.capacity = new_capacity
         self.slots[ifindex] = slot
+        self._ident[slot * 2] = ifindex
+        self._ident[slot * 2 + 1] = 0
         self._ifindex.append(ifindex)
         self._info.append(None)
         self._role.append(ROLE_UNMAPPED)
@@ -471,6 +484,9 @@ class FlowAccounting:
     _util = cython.declare(cython.double[::1])  # (direction * 3 + role) * _UTIL_STRIDE
     _util_touched = cython.declare(cython.uchar[6])
     _infos = cython.declare(dict)  # agent → {ifIndex: (PortInfo | None, role code)}
+    # bumped whenever a cached PortInfo may be wrong (another topology, a name learned), so
+    # that port tables' per-slot resolutions of an older epoch are looked up again
+    _place_epoch = cython.declare(cython.ulonglong)
     _reasons = cython.declare(dict)  # drop reason code → drop samples
     _topology_reasons = cython.declare(dict)  # the same, of agents of topology nodes only
     _linux = cython.declare(dict)  # bounded Linux drop reason label → drop samples
@@ -490,6 +506,7 @@ class FlowAccounting:
         for k in range(6):
             self._util_touched[k] = 0
         self._infos = {}
+        self._place_epoch = 1
         self._reasons = {}
         self._topology_reasons = {}
         self._linux = {}
@@ -523,7 +540,7 @@ class FlowAccounting:
         row=cython.Py_ssize_t, ifindexes=cython.longlong[::1], ups=cython.uchar[::1],
         speeds=cython.ulonglong[::1], ins=cython.double[::1], outs=cython.double[::1],
         seens=cython.double[::1], agents=list, nodes=list, ports=list, roles=list,
-        sflow_names=list,
+        sflow_names=list, role_names=tuple, name_map=dict,
     )  # fmt: skip
     def port_block(self, tables: list[Any], resolver: Any, make_block: Callable[..., Any]) -> Any:
         """A ``make_block(columns…)`` (a ``PortStatusBlock``) of the status of each port of
@@ -544,30 +561,34 @@ class FlowAccounting:
         agents, nodes, ports = [None] * n, [None] * n, [None] * n
         roles, sflow_names = [None] * n, [None] * n
         row = 0
+        role_names = ROLE_NAMES
         for table in tables:
             agent = table.agent
             names = resolver.port_names(agent)
+            name_map = names if type(names) is dict and names else None
             for slot in range(len(table._ifindex)):
                 f = table._flags[slot * 3]
                 if not f & 2:
                     continue
                 table._flags[slot * 3] = f & ~cython.cast(cython.ulonglong, 2)
-                ifindex = table._ifindex[slot]
                 info = table._info[slot]
                 agents[row] = agent
                 if info is not None:
                     nodes[row] = info.node
                     ports[row] = info.port
-                roles[row] = ROLE_NAMES[table._role[slot]]
+                roles[row] = role_names[table._role[slot]]
                 f = table._flags[slot * 3 + 1]
                 ups[row] = (1 if f & 2 else 0) | (2 if f & 1 else 0)  # OPER_UP | ADMIN_UP
                 speeds[row] = table._flags[slot * 3 + 2]
-                ifindexes[row] = ifindex
+                ifindexes[row] = table._ident[slot * 2]
                 ins[row] = table._numbers[slot * 5 + 2]  # NaN: no utilisation this time
                 outs[row] = table._numbers[slot * 5 + 3]
                 seens[row] = table._numbers[slot * 5 + 4]
                 if names:
-                    sflow_names[row] = names.get(ifindex)
+                    ifindex = table._ident[slot * 2]
+                    sflow_names[row] = (
+                        name_map.get(ifindex) if name_map is not None else names.get(ifindex)
+                    )
                 row += 1
         return make_block(
             agents, ifindex_array, nodes, ports, roles, up_array, speed_array, in_array,
@@ -582,6 +603,7 @@ class FlowAccounting:
         """Drop the cached roles of one agent (a name was learned, or the agent expired)."""
         self._roles.pop(agent, None)
         self._infos.pop(agent, None)
+        self._place_epoch += 1
 
     def cached_agents(self) -> int:
         """Agents with cached roles (for tests)."""
@@ -657,6 +679,7 @@ class FlowAccounting:
             self._roles = {}
             self._infos = {}
             self._index = index
+            self._place_epoch += 1
         roles = self._roles.get(agent)
         if roles is None:
             if len(self._roles) >= MAX_CACHED_AGENTS:
@@ -805,6 +828,7 @@ class FlowAccounting:
             self._roles = {}
             self._infos = {}
             self._index = index
+            self._place_epoch += 1
         infos = self._infos.get(agent)
         if infos is None:
             if len(self._infos) >= MAX_CACHED_AGENTS:
@@ -1032,6 +1056,7 @@ class FlowAccounting:
         slot=cython.Py_ssize_t,
         f=cython.ulonglong,
         elapsed=cython.double,
+        resolved=cython.bint,
     )
     def _interface(
         self,
@@ -1048,25 +1073,34 @@ class FlowAccounting:
         """The generic counters at ``row + CTR_GENERIC`` of ``v``: baseline, deltas, status."""
         g = row + _R_GENERIC
         ifindex = v[g]
-        cached = infos.get(ifindex)
-        if cached is None:
-            info = resolver.resolve(agent, ifindex)
-            cached = (info, _role_code(info, self._index))
-            if len(infos) < MAX_CACHED_PORTS:
-                infos[ifindex] = cached
-        info = cached[0]
-        role = cached[1]
-        if role == _ROLE_MISS:
-            self._acc[_SCALAR_BASE + _S_COUNTER_MISSES] += 1
-            self._touched[_SCALAR_BASE + _S_COUNTER_MISSES] = 1
-            role = ROLE_UNMAPPED
         known = table.slots.get(ifindex)
-        if known is None:
-            if len(table.slots) >= self.max_ports:
-                return 0
-            slot = table._add(ifindex)
+        if known is not None and table._ident[known * 2 + 1] == self._place_epoch:
+            slot = known  # resolved in this epoch: the slot's place stands, no lookup
+            info = table._info[slot]
+            role = table._role[slot]
         else:
-            slot = known
+            cached = infos.get(ifindex)
+            if cached is None:
+                info = resolver.resolve(agent, ifindex)
+                cached = (info, _role_code(info, self._index))
+                if len(infos) < MAX_CACHED_PORTS:
+                    infos[ifindex] = cached
+            info = cached[0]
+            role = cached[1]
+            resolved = role != _ROLE_MISS
+            if not resolved:
+                self._acc[_SCALAR_BASE + _S_COUNTER_MISSES] += 1
+                self._touched[_SCALAR_BASE + _S_COUNTER_MISSES] = 1
+                role = ROLE_UNMAPPED
+            if known is None:
+                if len(table.slots) >= self.max_ports:
+                    return 0
+                slot = table._add(ifindex)
+            else:
+                slot = known
+            table._info[slot] = info
+            table._role[slot] = role
+            table._ident[slot * 2 + 1] = self._place_epoch if resolved else 0
         self._in_util = self._out_util = _NAN
         f = table._flags[slot * 3]
         if f & 1:
@@ -1086,8 +1120,6 @@ class FlowAccounting:
         table._flags[slot * 3] = 3  # a baseline, and a status to hand over
         table._flags[slot * 3 + 1] = v[g + 4]
         table._flags[slot * 3 + 2] = v[g + 2]
-        table._info[slot] = info
-        table._role[slot] = role
         if not table.listed:
             table.listed = True
             hooks.pending_tables.append(table)

@@ -148,7 +148,7 @@ def drop_event(agent: str, sample: DropSample, resolver: PortResolver, now: floa
 def _text(data: bytes | memoryview, offset: int, length: int) -> str | None:
     if offset < 0:
         return None
-    return bytes(data[offset : offset + length]).decode("utf-8", "replace")
+    return str(data[offset : offset + length], "utf-8", "replace")
 
 
 def drop_row_event(
@@ -177,15 +177,15 @@ def drop_row_event(
     walk_header(data, offset, length, protocol, packet)
     if protocol == 1:  # Ethernet: the MACs are there even when the header stops short after them
         if length >= 6:
-            event["dst_mac"] = bytes(data[offset : offset + 6]).hex(":")
+            event["dst_mac"] = data[offset : offset + 6].hex(":")
         if length >= 12:
-            event["src_mac"] = bytes(data[offset + 6 : offset + 12]).hex(":")
+            event["src_mac"] = data[offset + 6 : offset + 12].hex(":")
     l3 = packet[COL_L3_OFFSET]
     if l3 >= 0:
         family, size = (AF_INET, 4) if packet[COL_IP_VERSION] == 4 else (AF_INET6, 16)
         at = l3 + (12 if size == 4 else 8)
-        event["src_ip"] = inet_ntop(family, bytes(data[at : at + size]))
-        event["dst_ip"] = inet_ntop(family, bytes(data[at + size : at + 2 * size]))
+        event["src_ip"] = inet_ntop(family, data[at : at + size])
+        event["dst_ip"] = inet_ntop(family, data[at + size : at + 2 * size])
     ip_protocol = packet[COL_IP_PROTOCOL]
     if ip_protocol >= 0:
         event["protocol"] = PROTOCOL_NAMES.get(ip_protocol, str(ip_protocol))
@@ -200,18 +200,19 @@ def drop_row_event(
 
 
 class DropRecorder:
-    """Receiver side: the events of one tick, bounded."""
+    """Receiver side: the events of one tick, at most ``max_events`` of them."""
 
-    __slots__ = ("_packet", "events", "skipped")
+    __slots__ = ("_packet", "events", "max_events", "skipped")
 
-    def __init__(self) -> None:
+    def __init__(self, max_events: int = MAX_EVENTS_PER_TICK) -> None:
+        self.max_events = max_events
         self.events: list[Event] = []
         self.skipped = 0
         self._packet = array("q", [-1] * NUM_COLUMNS)  # scratch for drop_row_event
 
     def record(self, agent: str, sample: DropSample, resolver: PortResolver, now: float) -> None:
         """Keep one drop sample's event (or count it past the per-tick bound)."""
-        if len(self.events) >= MAX_EVENTS_PER_TICK:
+        if len(self.events) >= self.max_events:
             self.skipped += 1
             return
         self.events.append(drop_event(agent, sample, resolver, now))
@@ -225,7 +226,7 @@ class DropRecorder:
 
     def room(self) -> int:
         """How many more events this tick keeps."""
-        return MAX_EVENTS_PER_TICK - len(self.events)
+        return self.max_events - len(self.events)
 
     def drain(self) -> tuple[list[Event], int]:
         """The events and the skipped count since the last drain."""
