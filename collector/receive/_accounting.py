@@ -380,7 +380,6 @@ class PortTable:
     listed = cython.declare(cython.bint, visibility="public")  # waits in the state's drain list
     _ifindex = cython.declare(list)
     _info = cython.declare(list)  # PortInfo or None, at the last sample
-    _role = cython.declare(list)
     _values_array = cython.declare(object)
     _values = cython.declare(cython.ulonglong[::1])  # slot * 12: the baseline counters
     _numbers_array = cython.declare(object)
@@ -388,8 +387,9 @@ class PortTable:
     _flags_array = cython.declare(object)
     _flags = cython.declare(cython.ulonglong[::1])  # slot * 3: has baseline|dirty, status, speed
     _ident_array = cython.declare(object)
-    # slot * 2: the ifIndex, and the accounting's place epoch at which _info and _role were
-    # resolved (0: not since the slot was added, or unresolvable): read without touching objects
+    # slot * 3: the ifIndex, the accounting's place epoch at which _info and the role were
+    # resolved (0: not since the slot was added, or unresolvable), and the role code (ROLE_*):
+    # read without touching an object
     _ident = cython.declare(cython.ulonglong[::1])
     capacity = cython.declare(cython.Py_ssize_t)
 
@@ -401,7 +401,6 @@ class PortTable:
         self.listed = False
         self._ifindex = []
         self._info = []
-        self._role = []
         self.capacity = 0
         self._values_array = array("Q")
         self._values = self._values_array
@@ -446,18 +445,18 @@ class PortTable:
             numbers[: 5 * slot] = old[1][: 5 * slot]
             flags = array("Q", bytes(8 * 3 * new_capacity))
             flags[: 3 * slot] = old[2][: 3 * slot]
-            ident = array("Q", bytes(8 * 2 * new_capacity))
-            ident[: 2 * slot] = old[3][: 2 * slot]
+            ident = array("Q", bytes(8 * 3 * new_capacity))
+            ident[: 3 * slot] = old[3][: 3 * slot]
             self._values_array, self._numbers_array, self._flags_array = values, numbers, flags
             self._values, self._numbers, self._flags = values, numbers, flags
             self._ident_array, self._ident = ident, ident
             self.capacity = new_capacity
         self.slots[ifindex] = slot
-        self._ident[slot * 2] = ifindex
-        self._ident[slot * 2 + 1] = 0
+        self._ident[slot * 3] = ifindex
+        self._ident[slot * 3 + 1] = 0
+        self._ident[slot * 3 + 2] = ROLE_UNMAPPED
         self._ifindex.append(ifindex)
         self._info.append(None)
-        self._role.append(ROLE_UNMAPPED)
         return slot
 
 
@@ -576,16 +575,16 @@ class FlowAccounting:
                 if info is not None:
                     nodes[row] = info.node
                     ports[row] = info.port
-                roles[row] = role_names[table._role[slot]]
+                roles[row] = role_names[table._ident[slot * 3 + 2]]
                 f = table._flags[slot * 3 + 1]
                 ups[row] = (1 if f & 2 else 0) | (2 if f & 1 else 0)  # OPER_UP | ADMIN_UP
                 speeds[row] = table._flags[slot * 3 + 2]
-                ifindexes[row] = table._ident[slot * 2]
+                ifindexes[row] = table._ident[slot * 3]
                 ins[row] = table._numbers[slot * 5 + 2]  # NaN: no utilisation this time
                 outs[row] = table._numbers[slot * 5 + 3]
                 seens[row] = table._numbers[slot * 5 + 4]
                 if names:
-                    ifindex = table._ident[slot * 2]
+                    ifindex = table._ident[slot * 3]
                     sflow_names[row] = (
                         name_map.get(ifindex) if name_map is not None else names.get(ifindex)
                     )
@@ -1074,10 +1073,12 @@ class FlowAccounting:
         g = row + _R_GENERIC
         ifindex = v[g]
         known = table.slots.get(ifindex)
-        if known is not None and table._ident[known * 2 + 1] == self._place_epoch:
+        if known is not None and table._ident[cython.cast(cython.Py_ssize_t, known) * 3 + 1] == (
+            self._place_epoch
+        ):
             slot = known  # resolved in this epoch: the slot's place stands, no lookup
             info = table._info[slot]
-            role = table._role[slot]
+            role = table._ident[slot * 3 + 2]
         else:
             cached = infos.get(ifindex)
             if cached is None:
@@ -1099,8 +1100,8 @@ class FlowAccounting:
             else:
                 slot = known
             table._info[slot] = info
-            table._role[slot] = role
-            table._ident[slot * 2 + 1] = self._place_epoch if resolved else 0
+            table._ident[slot * 3 + 1] = self._place_epoch if resolved else 0
+            table._ident[slot * 3 + 2] = role
         self._in_util = self._out_util = _NAN
         f = table._flags[slot * 3]
         if f & 1:
