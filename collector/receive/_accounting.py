@@ -483,6 +483,14 @@ class FlowAccounting:
     _util = cython.declare(cython.double[::1])  # (direction * 3 + role) * _UTIL_STRIDE
     _util_touched = cython.declare(cython.uchar[6])
     _infos = cython.declare(dict)  # agent → {ifIndex: (PortInfo | None, role code)}
+    # the typed views of the scan's row arrays, kept while the arrays are the same objects (a
+    # scan's buffer grows into new arrays): acquiring a view costs more than a row's work
+    _flow_owner = cython.declare(object)
+    _flow_view = cython.declare(cython.longlong[::1])
+    _counter_owner = cython.declare(object)
+    _counter_view = cython.declare(cython.ulonglong[::1])
+    _drop_owner = cython.declare(object)
+    _drop_view = cython.declare(cython.longlong[::1])
     # bumped whenever a cached PortInfo may be wrong (another topology, a name learned), so
     # that port tables' per-slot resolutions of an older epoch are looked up again
     _place_epoch = cython.declare(cython.ulonglong)
@@ -505,6 +513,12 @@ class FlowAccounting:
         for k in range(6):
             self._util_touched[k] = 0
         self._infos = {}
+        self._flow_owner = array("q", bytes(8))
+        self._flow_view = self._flow_owner
+        self._counter_owner = array("Q", bytes(8))
+        self._counter_view = self._counter_owner
+        self._drop_owner = array("q", bytes(8))
+        self._drop_view = self._drop_owner
         self._place_epoch = 1
         self._reasons = {}
         self._topology_reasons = {}
@@ -598,6 +612,11 @@ class FlowAccounting:
         """A new, empty port table for an agent's track (this build's type)."""
         return PortTable(agent)
 
+    def count_datagram(self) -> None:
+        """One datagram without flow rows (``account`` counts the others)."""
+        self._acc[_SCALAR_BASE + _S_DATAGRAMS] += 1
+        self._touched[_SCALAR_BASE + _S_DATAGRAMS] = 1
+
     def forget(self, agent: str) -> None:
         """Drop the cached roles of one agent (a name was learned, or the agent expired)."""
         self._roles.pop(agent, None)
@@ -665,7 +684,10 @@ class FlowAccounting:
         ``hooks.row_histograms(storage, i, agent)`` for a row with a transit delay or queue
         depth, ``hooks.port_ingress(agent, ifindex, frame_length, rate)`` for per-port series.
         """
-        v = storage
+        if storage is not self._flow_owner:
+            self._flow_owner = storage
+            self._flow_view = storage
+        v = self._flow_view
         n = count
         acc = self._acc
         touched = self._touched
@@ -840,6 +862,7 @@ class FlowAccounting:
         c=cython.ulonglong[::1],
         d=cython.longlong[::1],
         b=cython.const_uchar[::1],
+        have_bytes=cython.bint,
         nc=cython.Py_ssize_t,
         nd=cython.Py_ssize_t,
         ci=cython.Py_ssize_t,
@@ -899,9 +922,17 @@ class FlowAccounting:
         nd = rows.drop_count
         if nc == 0 and nd == 0:
             return 0
-        c = rows.counter_storage
-        d = rows.drop_storage
-        b = data
+        storage = rows.counter_storage
+        if storage is not self._counter_owner:
+            self._counter_owner = storage
+            self._counter_view = storage
+        c = self._counter_view
+        storage = rows.drop_storage
+        if storage is not self._drop_owner:
+            self._drop_owner = storage
+            self._drop_view = storage
+        d = self._drop_view
+        have_bytes = False  # the datagram's view, taken the first time a name is compared
         acc = self._acc
         touched = self._touched
         table = track.ports
@@ -938,6 +969,9 @@ class FlowAccounting:
                 if flags & _HAS_NAME and src_type == 0:
                     noff = c[base + _R_NAME_OFFSET]
                     nlen = c[base + _R_NAME_LENGTH]
+                    if not have_bytes:
+                        b = data
+                        have_bytes = True
                     if not _same_name(table.raw_names.get(src_index), b, noff, nlen):
                         raw = bytes(data[noff : noff + nlen])
                         if len(table.raw_names) < self.max_ports:
@@ -947,6 +981,9 @@ class FlowAccounting:
                 if flags & _HAS_HOST:
                     noff = c[base + _R_HOST_OFFSET]
                     nlen = c[base + _R_HOST_LENGTH]
+                    if not have_bytes:
+                        b = data
+                        have_bytes = True
                     if not _same_name(table.raw_host, b, noff, nlen):
                         table.raw_host = bytes(data[noff : noff + nlen])
                         hooks.learn_hostname(agent, table.raw_host)

@@ -641,11 +641,14 @@ class FabricState:
                 return
         self._roce_key = key = math.floor(now * 10)
         accounting = self._accounting
-        accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
-        frames = accounting.roce_edge_frames
-        if frames:
-            accounting.roce_edge_frames = 0.0
-            self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
+        if rows.count:
+            accounting.account(rows.storage, rows.count, track, agent, self.resolver, self)
+            frames = accounting.roce_edge_frames
+            if frames:
+                accounting.roce_edge_frames = 0.0
+                self._roce_buckets[key] = self._roce_buckets.get(key, 0.0) + frames
+        else:  # counters and drops only: the datagram alone (``account`` costs more)
+            accounting.count_datagram()
         flows = self.flows
         if rows.count and flows.busy_rows:
             flows.account_rows(rows, data, agent, self.resolver)
