@@ -483,13 +483,10 @@ class FlowAccounting:
     _util = cython.declare(cython.double[::1])  # (direction * 3 + role) * _UTIL_STRIDE
     _util_touched = cython.declare(cython.uchar[6])
     _infos = cython.declare(dict)  # agent → {ifIndex: (PortInfo | None, role code)}
-    # the typed views of the scan's row arrays, kept while the arrays are the same objects (a
+    # the typed views of the scan's row arrays, kept while their ``base`` is the same array (a
     # scan's buffer grows into new arrays): acquiring a view costs more than a row's work
-    _flow_owner = cython.declare(object)
     _flow_view = cython.declare(cython.longlong[::1])
-    _counter_owner = cython.declare(object)
     _counter_view = cython.declare(cython.ulonglong[::1])
-    _drop_owner = cython.declare(object)
     _drop_view = cython.declare(cython.longlong[::1])
     # bumped whenever a cached PortInfo may be wrong (another topology, a name learned), so
     # that port tables' per-slot resolutions of an older epoch are looked up again
@@ -513,12 +510,9 @@ class FlowAccounting:
         for k in range(6):
             self._util_touched[k] = 0
         self._infos = {}
-        self._flow_owner = array("q", bytes(8))
-        self._flow_view = self._flow_owner
-        self._counter_owner = array("Q", bytes(8))
-        self._counter_view = self._counter_owner
-        self._drop_owner = array("q", bytes(8))
-        self._drop_view = self._drop_owner
+        self._flow_view = array("q", bytes(8))
+        self._counter_view = array("Q", bytes(8))
+        self._drop_view = array("q", bytes(8))
         self._place_epoch = 1
         self._reasons = {}
         self._topology_reasons = {}
@@ -684,10 +678,12 @@ class FlowAccounting:
         ``hooks.row_histograms(storage, i, agent)`` for a row with a transit delay or queue
         depth, ``hooks.port_ingress(agent, ifindex, frame_length, rate)`` for per-port series.
         """
-        if storage is not self._flow_owner:
-            self._flow_owner = storage
-            self._flow_view = storage
-        v = self._flow_view
+        if not cython.compiled:
+            v = storage
+        else:
+            if storage is not self._flow_view.base:
+                self._flow_view = storage
+            v = self._flow_view
         n = count
         acc = self._acc
         touched = self._touched
@@ -922,16 +918,14 @@ class FlowAccounting:
         nd = rows.drop_count
         if nc == 0 and nd == 0:
             return 0
-        storage = rows.counter_storage
-        if storage is not self._counter_owner:
-            self._counter_owner = storage
-            self._counter_view = storage
-        c = self._counter_view
-        storage = rows.drop_storage
-        if storage is not self._drop_owner:
-            self._drop_owner = storage
-            self._drop_view = storage
-        d = self._drop_view
+        if not cython.compiled:
+            c, d = rows.counter_storage, rows.drop_storage
+        else:
+            if rows.counter_storage is not self._counter_view.base:
+                self._counter_view = rows.counter_storage
+            if rows.drop_storage is not self._drop_view.base:
+                self._drop_view = rows.drop_storage
+            c, d = self._counter_view, self._drop_view
         have_bytes = False  # the datagram's view, taken the first time a name is compared
         acc = self._acc
         touched = self._touched
