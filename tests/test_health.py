@@ -218,3 +218,38 @@ def test_health_partials_stay_out_of_the_user_flow_tables() -> None:
     assert aggregator.flows.stale == 0 and aggregator.flows.tables == {}
     assert PAIRS in aggregator.health.tables.tables
     assert aggregator.health.tables.tables[PAIRS].pending
+
+
+def test_event_route_pages_filters_and_refuses_bad_parameters() -> None:
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from collector.http.events import add_event_routes
+
+    health = _aggregator().health
+    for k in range(5):  # link_down, link_up, link_down, … : ids 1 … 5
+        health._raise(1000.0 + k, "link_down" if k % 2 == 0 else "link_up", {"link": "x"})
+
+    async def scenario() -> None:
+        app = web.Application()
+        add_event_routes(app, health)
+        async with TestClient(TestServer(app)) as client:
+            page = await (await client.get("/events/json?after=1&limit=2")).json()
+            assert [e["id"] for e in page["events"]] == [2, 3]
+            assert (page["next"], page["last"]) == (3, 5)
+            page = await (await client.get("/events/json?after=3")).json()
+            assert [e["id"] for e in page["events"]] == [4, 5] and page["next"] == 5
+            page = await (await client.get("/events/json?type=link_up")).json()
+            assert [e["id"] for e in page["events"]] == [2, 4] and page["next"] == 5
+            page = await (await client.get("/events/json?type=link_up&limit=1")).json()
+            assert [e["id"] for e in page["events"]] == [2] and page["next"] == 3  # 3 looked at
+            page = await (await client.get("/events/json?type=agent_back")).json()
+            assert page["events"] == [] and page["next"] == 5
+            for bad in ("after=x", "after=-1", "limit=0", "limit=1001", "type=meltdown"):
+                response = await client.get(f"/events/json?{bad}")
+                assert response.status == 400, bad
+                assert bad.split("=")[0] in await response.text()
+
+    asyncio.run(scenario())

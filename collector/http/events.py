@@ -1,9 +1,10 @@
 """``GET /events/json?after=ID``: the fabric-health event stream (docs/fabric-health.md).
 
-One document: the collector's clock, the number of the latest event (``last``: pass it back as
-``after`` to read only what is new), and the kept events numbered above ``after``, oldest first,
-at most ``limit`` (default and cap ``MAX_LIMIT``), of the ``type`` given (comma-separated) when
-one is. A bad number or an unknown type is a 400 naming the parameter.
+One document: the collector's clock, the number of the latest event (``last``), where the next
+page starts (``next``: pass it back as ``after``; it is ``last`` once everything was read), and
+the kept events numbered above ``after``, oldest first, at most ``limit`` (default and cap
+``MAX_LIMIT``), of the ``type`` given (comma-separated) when one is. A bad number or an
+unknown type is a 400 naming the parameter.
 """
 
 from __future__ import annotations
@@ -45,13 +46,21 @@ def add_event_routes(app: web.Application, events: EventAccess) -> None:
                 raise web.HTTPBadRequest(
                     text=f"type: {unknown[0]!r} is not one of {', '.join(EVENT_TYPES)}"
                 )
-        found = [e for e in events.after(after, MAX_LIMIT) if types is None or e.type in types]
+        last = events.last_id
+        scanned = events.after(after, MAX_LIMIT)
+        found: list[dict[str, object]] = []
+        following = after  # where the next page starts: past every event looked at
+        for event in scanned:
+            if types is None or event.type in types:
+                if len(found) == limit:
+                    break
+                found.append(event.to_json())
+            following = int(event.to_json()["id"])
+        else:
+            if len(scanned) < MAX_LIMIT:
+                following = max(following, last)
         return json_response(
-            {
-                "time": time.time(),
-                "last": events.last_id,
-                "events": [e.to_json() for e in found[:limit]],
-            }
+            {"time": time.time(), "last": last, "next": following, "events": found}
         )
 
     app.router.add_get("/events/json", listing)
