@@ -253,3 +253,23 @@ def test_event_route_pages_filters_and_refuses_bad_parameters() -> None:
                 assert bad.split("=")[0] in await response.text()
 
     asyncio.run(scenario())
+
+
+def test_no_health_sums_nothing_and_raises_nothing() -> None:
+    aggregator = _aggregator(enabled=False)
+    assert aggregator.health.definitions() == []
+    events = _run(
+        aggregator,
+        8,
+        lambda now: [
+            _statuses(now, **{"leaf1:swp1": {"out": 0.95}, "leaf1:swp9": {"up": False}}),
+            _pairs(("leaf1", "swp1"), {("a", "b"): 40e9, ("c", "b"): 40e9}, 1.0),
+        ],
+    )
+    assert events == [] and aggregator.snapshot().counters["events"] == {
+        (t,): 0.0 for t in EVENT_TYPES
+    }
+    from collector.serve.settings import Settings, serve_parts
+
+    assert serve_parts(Settings(no_health=True)).aggregator.health.enabled is False
+    assert serve_parts(Settings()).aggregator.health.enabled is True
