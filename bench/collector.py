@@ -27,8 +27,8 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
         --flow-definitions 5
 
 ``fabricscope-N-noring`` is ``serve --workers N --receive-ring-bytes 0``: the receive loop reads
-its socket itself, without the compiled socket reader. ``fabricscope-N-nohealth`` is ``serve
---no-health``: without the fabric-health analysis (docs/fabric-health.md) and the four flow
+its socket itself, without the compiled socket reader. ``fabricscope-N-health`` is ``serve
+--health``: with the fabric-health analysis (docs/fabric-health.md) and the four flow
 definitions it has the receivers sum, to state what it costs the ingest.
 
 Nothing is pinned (see CORE_SHARING); the sender's and each receiver's CPU per step are printed.
@@ -384,13 +384,13 @@ class Fabricscope(Receiver):
         *,
         ring: bool = True,
         flows: int = 0,
-        health: bool = True,
+        health: bool = False,
     ) -> None:
         self.workers = workers
         self.ring = ring  # False: --receive-ring-bytes 0 (the receive loop reads the socket)
-        self.health = health  # False: --no-health (no fabric-health definitions or events)
+        self.health = health  # True: --health (the fabric-health definitions and events)
         self.name = (
-            f"fabricscope-{workers}" + ("" if ring else "-noring") + ("" if health else "-nohealth")
+            f"fabricscope-{workers}" + ("" if ring else "-noring") + ("-health" if health else "")
         )
         super().__init__(tmp, topology)
         self.http_port = 0
@@ -413,7 +413,7 @@ class Fabricscope(Receiver):
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
              "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"]),
              *(["--flows-file", str(self.flows_file)] if self.flows_file else []),
-             *([] if self.health else ["--no-health"])],
+             *(["--health"] if self.health else [])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -704,7 +704,7 @@ class Bench:
 
 
 def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | None:
-    if name.startswith("fabricscope-"):  # fabricscope-N[-noring][-nohealth]
+    if name.startswith("fabricscope-"):  # fabricscope-N[-noring][-health]
         workers, *variants = name.removeprefix("fabricscope-").split("-")
         return Fabricscope(
             tmp,
@@ -712,7 +712,7 @@ def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | 
             int(workers),
             ring="noring" not in variants,
             flows=flows,
-            health="nohealth" not in variants,
+            health="health" in variants,
         )
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:

@@ -478,6 +478,7 @@ def _start_collector(args: argparse.Namespace, topology: str) -> subprocess.Pope
         topology,
         "--workers",
         "1",
+        "--health",  # a small fabric: the events cost little, and show the scenarios
     ]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 

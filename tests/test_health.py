@@ -36,6 +36,7 @@ PAIRS = PAIR_DEFINITIONS[0][0]
 
 
 def _aggregator(**settings: Any) -> Aggregator:
+    settings.setdefault("enabled", True)
     aggregator = Aggregator(AggregatorSettings(health=HealthSettings(**settings)))
     document = {
         "links": {
@@ -255,7 +256,7 @@ def test_event_route_pages_filters_and_refuses_bad_parameters() -> None:
     asyncio.run(scenario())
 
 
-def test_no_health_sums_nothing_and_raises_nothing() -> None:
+def test_health_off_sums_nothing_and_raises_nothing() -> None:
     aggregator = _aggregator(enabled=False)
     assert aggregator.health.definitions() == []
     events = _run(
@@ -271,5 +272,5 @@ def test_no_health_sums_nothing_and_raises_nothing() -> None:
     }
     from collector.serve.settings import Settings, serve_parts
 
-    assert serve_parts(Settings(no_health=True)).aggregator.health.enabled is False
-    assert serve_parts(Settings()).aggregator.health.enabled is True
+    assert serve_parts(Settings(health=True)).aggregator.health.enabled is True
+    assert serve_parts(Settings()).aggregator.health.enabled is False

@@ -50,7 +50,7 @@ def _events(served: Served) -> list[dict[str, Any]]:
 def _run_scenario(
     tmp_path: Path, scenario: str, duration: float, rate_scale: float = 1.0, *extra: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, float], str]:
-    served = start_serve(_topology(tmp_path), 1)
+    served = start_serve(_topology(tmp_path), 1, "--health")
     try:
         truth_file = tmp_path / "truth.json"
         simulate(

@@ -151,7 +151,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     topology.write_text(json.dumps(topology_json(fabric)))
     shots = Path(os.environ.get("FABRICSCOPE_SCREENSHOT_DIR") or work / "img")
     shots.mkdir(parents=True, exist_ok=True)
-    served = start_serve(topology, 1)
+    served = start_serve(topology, 1, "--health")
     simulation = subprocess.Popen(
         [sys.executable, "-m", "collector", "simulate", "--quiet",
          "--collector", f"127.0.0.1:{served.sflow_port}", *SIM],

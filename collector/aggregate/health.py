@@ -1,7 +1,8 @@
 """Fabric health: typed events from the merged state (docs/fabric-health.md).
 
 ``FabricHealth`` looks at what the aggregator already holds, once a tick, and raises an event
-when a condition starts (never again while it lasts):
+when a condition starts (incast and collisions once they have held ``confirm_seconds``), never
+again while it lasts:
 
 * ``incast_congestion``: an edge port sending towards its host above ``incast_fraction`` of its
   speed, fed by two or more elephants (GPU pairs above ``elephant_fraction`` of that threshold);
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.aggregate.flow_table import FlowTables
+from collector.aggregate.flow_table import SOURCE_FIELDS, FlowTables
 from collector.delta import AgentKey, FlowKey, FlowPartial, PortKey, PortStatus
 from collector.families import EVENT_TYPES
 from collector.flows.definition import FlowDefinition, parse_definition
@@ -37,7 +38,6 @@ from topology.model import LinkSpec
 
 HEALTH_PREFIX = "_health_"
 HEALTH_GENERATION = 0  # the health definitions never change: one generation for good
-SOURCE_FIELDS = 4  # agent, data source, role, node lead every flow key
 PAIR_DEFINITIONS = (
     (f"{HEALTH_PREFIX}pairs", "ipsource,ipdestination"),
     (f"{HEALTH_PREFIX}pairs6", "ip6source,ip6destination"),
@@ -64,7 +64,7 @@ class HealthSettings:
     # list has every elephant risen above the floor, not the first two
     confirm_seconds: float = 2.0
     max_events: int = 10_000  # the ring ``GET /events/json`` reads
-    enabled: bool = True  # off: no definitions for the receivers, no events
+    enabled: bool = False  # on: definitions for the receivers, events (serve --health)
 
     def busy_fraction(self, speed_bps: int) -> float:
         """The busy threshold of a link speed: that of the nearest configured speed."""
