@@ -28,6 +28,7 @@ EVENT_TYPES: Final = (
     "link_up",
     "agent_silent",
     "agent_back",
+    "drop_surge",
 )
 
 

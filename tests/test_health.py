@@ -204,6 +204,38 @@ def test_link_down_and_up_and_agent_silent_and_back() -> None:
     assert [e.id for e in aggregator.health.after(2)] == [3, 4]
 
 
+def test_drop_surge_counts_notified_and_suppressed_drops_per_port() -> None:
+    aggregator = _aggregator()
+    log = aggregator.view.drops
+
+    def feed(now: float) -> list[Delta]:
+        k = int(now - 1000.0)
+        # leaf1:swp1 from k = 3: ten notifications a second, each saying 4 more suppressed
+        # (50 drops/s), then from k = 6 each 14 more (150 drops/s); leaf2:swp2 one a second
+        if k >= 3:
+            base = 40 * min(k - 3, 3) + 140 * max(0, k - 6)
+            step = 4 if k < 6 else 14
+            log.extend(
+                {"agent": AGENTS["leaf1"], "source_ifindex": 1, "node": "leaf1", "port": "swp1",
+                 "reason_name": "no_buffer_space", "drops": base + step * (i + 1)}
+                for i in range(10)
+            )  # fmt: skip
+        log.extend([{"agent": AGENTS["leaf2"], "source_ifindex": 5, "node": "leaf2",
+                     "port": "swp2", "reason_name": "acl", "drops": 0}])  # fmt: skip
+        return [_statuses(now)]
+
+    events = _run(aggregator, 11, feed)
+    assert [e["type"] for e in events] == ["drop_surge"]  # once, while it lasts
+    event = events[0]
+    assert (event["node"], event["port"], event["ifindex"]) == ("leaf1", "swp1", 1)
+    # the 2 s window holds 20 notifications, the suppressed count grew by 19 x 14 across them
+    assert event["drops_per_second"] == (20 + 19 * 14) / 2
+    assert event["notified_per_second"] == 10.0
+    assert event["reasons"] == {"no_buffer_space": 20}
+    # 50 drops/s raised nothing, nor the window straddling the change ((20 + 176) / 2 = 98)
+    assert event["time"] == 1007.0
+
+
 def test_users_cannot_take_the_health_names() -> None:
     from collector.flows.filter import FlowSpecError
     from collector.serve.flow_store import FlowStore

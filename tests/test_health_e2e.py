@@ -121,6 +121,15 @@ def test_polarised_hash_is_an_ecmp_collision_on_the_pinned_uplink(tmp_path: Path
     assert cause["port"] not in event["idle_uplinks"]
 
 
+def test_hot_port_is_a_drop_surge_at_that_port(tmp_path: Path) -> None:
+    _, cause, event = _the_event(tmp_path, "hot-port", "drop_surge")
+    # the agent notifies at most 10 a second; the rest it counts as suppressed
+    assert event["drops_per_second"] >= 100.0
+    assert 0 < event["notified_per_second"] <= 10.5
+    assert set(event["reasons"]) == {"no_buffer_space"}
+    assert cause["discards_per_s"] >= event["drops_per_second"] / 2
+
+
 def test_link_flap_raises_down_and_up_at_each_transition(tmp_path: Path) -> None:
     duration = START + 7.0  # down, up, down, and up again at START + 6
     truth, events, counted, text = _run_scenario(

@@ -232,7 +232,7 @@ class Aggregator:
     def _tick_health(self, now: float) -> list[HealthEvent]:
         """Run the health analysis over the merged state; count the events it raised."""
         links = self.index.topology.links if self.index is not None else {}
-        raised = self.health.tick(now, self.ports, self.agents, links)
+        raised = self.health.tick(now, self.ports, self.agents, links, self.view.drops)
         if raised:
             counts = self.counters.setdefault("events", {})
             for event in raised:

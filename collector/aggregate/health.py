@@ -13,6 +13,9 @@ again while it lasts:
 * ``link_down`` / ``link_up``: a topology link's operational state from its ends' counters.
 * ``agent_silent`` / ``agent_back``: an agent not heard from for ``silent_seconds``, and its
   return.
+* ``drop_surge``: a port whose agent reports more than ``drop_surge_per_second`` dropped
+  packets a second over ``drop_window_seconds``: the notifications it sent plus those its rate
+  limit suppressed (the cumulative ``drops`` field of each notification), from the drop log.
 
 The pairs, ECN and CNP rates come from the receivers' flow engine: ``FabricHealth`` installs
 its own flow definitions (``definitions()``, names beginning ``HEALTH_PREFIX``, which users
@@ -29,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.aggregate.drop_log import DropLog
 from collector.aggregate.flow_table import SOURCE_FIELDS, FlowTables
 from collector.delta import AgentKey, FlowKey, FlowPartial, PortKey, PortStatus
 from collector.families import EVENT_TYPES
@@ -64,6 +68,8 @@ class HealthSettings:
     # list has every elephant risen above the floor, not the first two
     confirm_seconds: float = 2.0
     max_events: int = 10_000  # the ring ``GET /events/json`` reads
+    drop_surge_per_second: float = 100.0  # dropped packets/s at one port, notified or not
+    drop_window_seconds: float = 2.0
     enabled: bool = False  # on: definitions for the receivers, events (serve --health)
 
     def busy_fraction(self, speed_bps: int) -> float:
@@ -145,6 +151,12 @@ class FabricHealth:
         self._collisions: dict[Endpoint, tuple[float, bool]] = {}
         self._links: dict[str, bool] = {}  # link name → up, once both ends reported
         self._silent: set[AgentKey] = set()
+        # drop notifications per (agent, data source): (read at, suppressed so far, reason),
+        # within the window; the ports surging; the drop log's last id read
+        self._drops: dict[tuple[str, int], deque[tuple[float, float, str]]] = {}
+        self._surging: set[tuple[str, int]] = set()
+        self._drop_where: dict[tuple[str, int], tuple[Any, Any]] = {}  # → (node, port)
+        self._drop_cursor = 0
 
     def definitions(self) -> list[tuple[FlowDefinition, int]]:
         """The health definitions with their generation, for the receivers."""
@@ -166,6 +178,7 @@ class FabricHealth:
         ports: Mapping[PortKey, PortStatus],
         agents: Mapping[AgentKey, Any],
         links: Mapping[str, LinkSpec],
+        drops: DropLog | None = None,
     ) -> list[HealthEvent]:
         """Once a tick: smooth the rates, look at every condition; the events raised."""
         if not self.settings.enabled:
@@ -178,6 +191,8 @@ class FabricHealth:
         raised += self._check_collisions(now, latest, rates, links)
         raised += self._check_links(now, latest, links)
         raised += self._check_agents(now, agents)
+        if drops is not None:
+            raised += self._check_drops(now, drops)
         return raised
 
     def after(self, event_id: int, limit: int = 1000) -> list[HealthEvent]:
@@ -362,6 +377,63 @@ class FabricHealth:
                 raised.append(self._raise(now, "agent_back", detail))
         # an agent the aggregator forgot (status timeout) stays silent: no event, no memory
         self._silent &= set(agents)
+        return raised
+
+    def _check_drops(self, now: float, drops: DropLog) -> list[HealthEvent]:
+        cursor = self._drop_cursor
+        if cursor > drops.last_id:
+            cursor = 0  # the log started again
+        where = self._drop_where
+        while True:
+            page = drops.after(cursor)
+            for event in page["events"]:
+                key = (str(event.get("agent")), int(event.get("source_ifindex") or 0))
+                held = self._drops.setdefault(key, deque())
+                held.append((now, float(event.get("drops") or 0), str(event.get("reason_name"))))
+                where[key] = (event.get("node"), event.get("port"))
+            if page["last"] <= cursor or not page["events"]:
+                cursor = max(cursor, page["last"])
+                break
+            cursor = page["last"]
+        self._drop_cursor = cursor
+        window = self.settings.drop_window_seconds
+        threshold = self.settings.drop_surge_per_second
+        raised: list[HealthEvent] = []
+        for key in list(self._drops):
+            held = self._drops[key]
+            while held and held[0][0] <= now - window:
+                held.popleft()
+            if not held:
+                del self._drops[key]
+                del where[key]
+                self._surging.discard(key)
+                continue
+            suppressed = max(0.0, held[-1][1] - held[0][1])
+            rate = (len(held) + suppressed) / window
+            if rate < threshold / 2:
+                self._surging.discard(key)  # hysteresis: a surge ends well below its start
+            if rate < threshold or key in self._surging:
+                continue
+            self._surging.add(key)
+            node, port = where.get(key, (None, None))
+            reasons: dict[str, int] = {}
+            for _, _, reason in held:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            raised.append(
+                self._raise(
+                    now,
+                    "drop_surge",
+                    {
+                        "node": node,
+                        "port": port,
+                        "agent": key[0],
+                        "ifindex": key[1],
+                        "drops_per_second": rate,
+                        "notified_per_second": len(held) / window,
+                        "reasons": reasons,
+                    },
+                )
+            )
         return raised
 
 

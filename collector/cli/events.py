@@ -56,6 +56,9 @@ def format_event(event: dict[str, Any]) -> str:
             )
         else:
             parts.append("idle " + ",".join(event.get("idle_uplinks", [])))
+    elif kind == "drop_surge":
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(event.get("reasons", {}).items()))
+        parts.append(f"{where} {float(event.get('drops_per_second', 0)):.0f} drops/s ({reasons})")
     elif kind in ("link_down", "link_up"):
         parts.append(
             f"{event.get('link')} ({event.get('node')}:{event.get('port')} - "

@@ -9,8 +9,8 @@ import { figureCard } from "./topology.js";
 const PAGE = 1000; // the collector's largest page
 const MAX_PAGES = 10; // per refresh: the collector holds at most 10,000
 const SHOWN = 500; // rows in the table, newest first
-const TYPES = ["incast_congestion", "ecmp_collision", "link_down", "link_up", "agent_silent", "agent_back"];
-const PROBLEMS = new Set(["incast_congestion", "ecmp_collision", "link_down", "agent_silent"]);
+const TYPES = ["incast_congestion", "ecmp_collision", "link_down", "link_up", "agent_silent", "agent_back", "drop_surge"];
+const PROBLEMS = new Set(["incast_congestion", "ecmp_collision", "link_down", "agent_silent", "drop_surge"]);
 
 /** Where an event happened: node:port, the link, or the agent. */
 function where(e) {
@@ -27,6 +27,10 @@ function details(e) {
   if (e.ecn_marked_per_second !== undefined) parts.push(`ECN ${si(e.ecn_marked_per_second, "/s")}`);
   if (e.cnp_per_second !== undefined) parts.push(`CNP ${si(e.cnp_per_second, "/s")}`);
   if (e.idle_uplinks) parts.push(`idle ${e.idle_uplinks.join(", ")}`);
+  if (e.drops_per_second !== undefined) {
+    const reasons = Object.entries(e.reasons ?? {}).map(([r, n]) => `${r} ${n}`).join(", ");
+    parts.push(`${si(e.drops_per_second, " drops/s")} (${reasons})`);
+  }
   if (e.peer_node) parts.push(`${e.node}:${e.port} – ${e.peer_node}:${e.peer_port}`);
   return parts.join(" · ") || null;
 }
