@@ -27,7 +27,9 @@ Parts (``--parts``, comma-separated; default ``ramp,cpu,render``):
         --flow-definitions 5
 
 ``fabricscope-N-noring`` is ``serve --workers N --receive-ring-bytes 0``: the receive loop reads
-its socket itself, without the compiled socket reader.
+its socket itself, without the compiled socket reader. ``fabricscope-N-health`` is ``serve
+--health``: with the fabric-health analysis (docs/fabric-health.md) and the four flow
+definitions it has the receivers sum, to state what it costs the ingest.
 
 Nothing is pinned (see CORE_SHARING); the sender's and each receiver's CPU per step are printed.
 """
@@ -375,11 +377,21 @@ class Fabricscope(Receiver):
     """``fabricscope serve --workers N --topology FILE``; own count fabricscope_datagrams_total."""
 
     def __init__(
-        self, tmp: Path, topology: Path, workers: int, *, ring: bool = True, flows: int = 0
+        self,
+        tmp: Path,
+        topology: Path,
+        workers: int,
+        *,
+        ring: bool = True,
+        flows: int = 0,
+        health: bool = False,
     ) -> None:
         self.workers = workers
         self.ring = ring  # False: --receive-ring-bytes 0 (the receive loop reads the socket)
-        self.name = f"fabricscope-{workers}" + ("" if ring else "-noring")
+        self.health = health  # True: --health (the fabric-health definitions and events)
+        self.name = (
+            f"fabricscope-{workers}" + ("" if ring else "-noring") + ("-health" if health else "")
+        )
         super().__init__(tmp, topology)
         self.http_port = 0
         self.flows_file: Path | None = None
@@ -400,7 +412,8 @@ class Fabricscope(Receiver):
              "--http-bind", f"127.0.0.1:{self.http_port}", "--workers", str(self.workers),
              "--topology", str(self.topology), "--rcvbuf-bytes", str(RCVBUF),
              "--log-level", "warning", *([] if self.ring else ["--receive-ring-bytes", "0"]),
-             *(["--flows-file", str(self.flows_file)] if self.flows_file else [])],
+             *(["--flows-file", str(self.flows_file)] if self.flows_file else []),
+             *(["--health"] if self.health else [])],
             stdout=subprocess.DEVNULL, stderr=stderr, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )  # fmt: skip
@@ -691,9 +704,16 @@ class Bench:
 
 
 def _system(name: str, tmp: Path, topology: Path, flows: int = 0) -> Receiver | None:
-    if name.startswith("fabricscope-"):  # fabricscope-N, or fabricscope-N-noring
-        workers, _, variant = name.removeprefix("fabricscope-").partition("-")
-        return Fabricscope(tmp, topology, int(workers), ring=variant != "noring", flows=flows)
+    if name.startswith("fabricscope-"):  # fabricscope-N[-noring][-health]
+        workers, *variants = name.removeprefix("fabricscope-").split("-")
+        return Fabricscope(
+            tmp,
+            topology,
+            int(workers),
+            ring="noring" not in variants,
+            flows=flows,
+            health="health" in variants,
+        )
     binary = {"sfcapd": "sfcapd", "sfacctd": "sfacctd"}[name]
     if shutil.which(binary) is None:
         package = {"sfcapd": "nfdump-sflow", "sfacctd": "pmacct"}[name]

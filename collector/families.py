@@ -20,6 +20,16 @@ HISTOGRAM: Final = "histogram"
 # The kinds of the per-agent sample families (agent_samples{kind}), in the order receivers keep
 # their pending counts; the web UI's agent table uses the same order.
 SAMPLE_KINDS: Final = ("flow", "counter", "drop")
+# The types of the fabric-health event stream (collector.aggregate.health), events_total{type}.
+EVENT_TYPES: Final = (
+    "incast_congestion",
+    "ecmp_collision",
+    "link_down",
+    "link_up",
+    "agent_silent",
+    "agent_back",
+    "drop_surge",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +536,12 @@ FAMILIES: Final[tuple[Family, ...]] = (
         "Flow keys not kept because a bound was reached: where=receiver (keys per definition "
         "and tick), aggregator (the table's max keys).",
     ),
+    Family(
+        "events",
+        COUNTER,
+        ("type",),
+        "Fabric-health events raised, by type (docs/fabric-health.md).",
+    ),
     Family("topology_loaded", GAUGE, (), "1 when a topology is loaded, else 0."),
     Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
     Family("topology_nodes", GAUGE, (), "Nodes in the topology."),
@@ -580,6 +596,7 @@ _CLOSED_FAMILY_LABELS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
     "interface_discontinuities": (("reset",), ("wrap",), ("implausible",)),
     "topology_reloads": (("ok",), ("error",)),
     "rejected_datagrams": (("agent_not_allowed",),),
+    "events": tuple((kind,) for kind in EVENT_TYPES),
 }
 
 

@@ -23,6 +23,7 @@ from simulator.fabric import LINK_SPEEDS_GBPS, PORT_STYLES, FabricSpec, write_to
 from simulator.faults import FAULT_KINDS, parse_fault
 from simulator.output import SFLOW_PORT, PcapSink, UdpSink, parse_hostport
 from simulator.run import Simulation
+from simulator.scenarios import DEFAULT_START, SCENARIOS
 from simulator.traffic import COLLECTIVES, TrafficSpec
 
 __all__ = [
@@ -198,6 +199,20 @@ def _common_arguments(p: argparse.ArgumentParser) -> None:
         "e.g. restart:leaf2@30, loss:0.01, linkdown:leaf1-spine1@20+10, unmonitored:spine2, "
         "samplingrate:leaf3=1000",
     )
+    sc = p.add_argument_group("scenario")
+    sc.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="healthy",
+        help="one cause of trouble with its truth (default healthy: none)",
+    )
+    sc.add_argument(
+        "--scenario-start",
+        type=float,
+        default=DEFAULT_START,
+        metavar="SECONDS",
+        help=f"virtual time the scenario's cause starts (default {DEFAULT_START:g})",
+    )
     p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same bytes")
     p.add_argument(
         "--topology-out", metavar="FILE", help="write the sFlow-RT topology JSON to FILE"
@@ -326,6 +341,8 @@ def config_from_args(
         pfc=args.pfc,
         flow_extensions=args.flow_extensions,
         faults=tuple(parse_fault(f) for f in args.fault),
+        scenario=args.scenario,
+        scenario_start=args.scenario_start,
     )
     config.validate()
     return config
@@ -461,6 +478,7 @@ def _start_collector(args: argparse.Namespace, topology: str) -> subprocess.Pope
         topology,
         "--workers",
         "1",
+        "--health",  # a small fabric: the events cost little, and show the scenarios
     ]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
 

@@ -55,6 +55,8 @@ class SimConfig:
     pfc: bool = False
     flow_extensions: bool = False  # 1036 + 1039 + 1040 on flow samples (not tshark 4.0 clean)
     faults: tuple[Fault, ...] = ()
+    scenario: str = "healthy"  # simulator.scenarios: one cause of trouble, with its truth
+    scenario_start: float = 3.0  # s of virtual time when the scenario's cause starts
 
     def validate(self) -> None:
         """Raise ``ValueError`` (one clear line) when a value is out of range."""
@@ -81,6 +83,8 @@ class SimConfig:
                 raise ValueError("drop rates must be ≥ 0")
         if self.drop_limit < 0 or self.error_rate < 0 or self.error_ports < 0:
             raise ValueError("drop limit, error rate and error ports must be ≥ 0")
+        if self.scenario_start < 0:
+            raise ValueError("scenario start must be ≥ 0")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the truth file's ``config``)."""
@@ -88,4 +92,7 @@ class SimConfig:
         d["faults"] = [f.as_dict() for f in self.faults]
         d["drop_rates"] = dict(self.drop_rates)
         d["fabric"]["uplinks_per_leaf"] = self.fabric.uplinks
+        if self.scenario == "healthy":
+            # the healthy fabric's truth stays as it was before scenarios existed
+            del d["scenario"], d["scenario_start"]
         return d

@@ -43,6 +43,7 @@ from simulator.agent import (
 from simulator.config import BUFFER_DROP, DROP_KINDS, SimConfig
 from simulator.fabric import EDGE, Fabric, build_fabric
 from simulator.faults import Fault, check_targets
+from simulator.scenarios import ScenarioPlan, build_scenario
 from simulator.templates import TemplateCache, build_frame
 from simulator.traffic import (
     PTYPES,
@@ -89,6 +90,11 @@ class Simulation:
         fab = self.fabric
         check_targets(list(cfg.faults), fab)
         self.model = TrafficModel(fab, cfg.traffic, random.Random(f"fabricscope:{seed}:model"))
+        # the scenario adds its flows before anything sizes per-subflow state
+        self.scenario: ScenarioPlan = build_scenario(
+            cfg.scenario, fab, self.model, cfg.scenario_start
+        )
+        self.faults: tuple[Fault, ...] = cfg.faults + self.scenario.faults
         tr = cfg.traffic
         self.schedules = [
             JobSchedule(tr.period, tr.duty, tr.jitter, random.Random(f"fabricscope:{seed}:job{j}"))
@@ -142,6 +148,7 @@ class Simulation:
         self._drop_carry: dict[str, float] = {}
         self._buffer_carry: dict[int, float] = {}
         self._error_carry: dict[int, float] = {}
+        self._scenario_carry: dict[tuple[str, int], float] = {}
         self._log_keep_cache: dict[int, float] = {}
         self.templates = TemplateCache(self.model, cfg.header_bytes, cfg.flow_extensions)
         self._paths: list[Any] | None = None
@@ -160,7 +167,9 @@ class Simulation:
 
     def _fault_boundaries(self, t: float) -> float:
         nxt = math.inf
-        for f in self.config.faults:
+        if self.scenario.start > t + _EPS:
+            nxt = self.scenario.start
+        for f in self.faults:
             for b in (f.start, f.end):
                 if b > t + _EPS and b < nxt:
                     nxt = b
@@ -168,7 +177,7 @@ class Simulation:
 
     def _apply_faults(self, t: float) -> None:
         fab = self.fabric
-        faults: tuple[Fault, ...] = self.config.faults
+        faults = self.faults
         mid = t + _EPS
         down = frozenset(
             fab.link_index[f.target] for f in faults if f.kind == "linkdown" and f.active(mid)
@@ -266,6 +275,7 @@ class Simulation:
             ),
             "faults": [f.as_dict() for f in cfg.faults],
             "subflows": self._subflows(),
+            **({"scenario": self.scenario.truth()} if cfg.scenario != "healthy" else {}),
         }
 
     def _subflows(self) -> list[list[Any]]:
@@ -295,7 +305,8 @@ class Simulation:
         for j, ex in enumerate(exchanging):
             if ex:
                 b.exchange[j] += T
-        rs: RateState = model.rates(exchanging, self.down)
+        scenario_on = self.scenario.active(mid)
+        rs: RateState = model.rates(exchanging, self.down, scenario_on)
         if rs.paths is not self._paths:
             self.templates.clear()
             self._paths = rs.paths
@@ -449,7 +460,7 @@ class Simulation:
                 pos += 1 + int(log(1.0 - rnd()) / lk)
             skip[p] = pos - tot + 1
 
-        other = self._other_events(t0, t1, T, rs, sub_tot)
+        other = self._other_events(t0, t1, T, rs, sub_tot, scenario_on)
         other_buckets: list[list[tuple[float, int, Any]]] = [[] for _ in range(nb)]
         for ev in other:
             other_buckets[min(nb - 1, int((ev[0] - t0) / dt))].append(ev)
@@ -464,6 +475,13 @@ class Simulation:
             k = int(x)
             self._error_carry[p] = x - k
             if k:
+                self.in_err[p] += k
+                b.errors_in += k
+        if scenario_on:
+            for p, per_s in self.scenario.errors.items():
+                x = self._scenario_carry.get(("err", p), 0.0) + per_s * T
+                k = int(x + _EPS)  # whole counts per second stay whole despite float sums
+                self._scenario_carry[("err", p)] = x - k
                 self.in_err[p] += k
                 b.errors_in += k
         for p in touched_in:
@@ -486,7 +504,13 @@ class Simulation:
     # -- events other than flow samples ---------------------------------------------------------
 
     def _other_events(
-        self, t0: float, t1: float, T: float, rs: RateState, sub_tot: dict[int, int]
+        self,
+        t0: float,
+        t1: float,
+        T: float,
+        rs: RateState,
+        sub_tot: dict[int, int],
+        scenario_on: bool,
     ) -> list[tuple[float, int, Any]]:
         cfg, fab = self.config, self.fabric
         interval = cfg.polling_interval
@@ -528,6 +552,15 @@ class Simulation:
                 for _ in range(k):
                     s = subs[rng.randrange(len(subs))] if subs else -1
                     events.append((t0 + rng.random() * T, _EV_BUFFER_DROP, (p, s)))
+        if scenario_on:
+            # the hot port's tail drops: the same notified out-discards as congestion's,
+            # drawn from their own carry so the ordinary drop processes stay as they were
+            for p, pps in self.scenario.discards.items():
+                x = self._scenario_carry.get(("disc", p), 0.0) + pps * T
+                k = int(x + _EPS)
+                self._scenario_carry[("disc", p)] = x - k
+                for j in range(k):
+                    events.append((t0 + (j + 0.5) * T / k, _EV_BUFFER_DROP, (p, -1)))
         events.sort(key=lambda e: (e[0], e[1]))
         return events
 

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 COLLECTIVES = ("ring", "tree", "allgather", "reducescatter")
+SCENARIO_JOB = -2  # the job of a scenario's flows (-1: background)
 
 # ---------------------------------------------------------------------------------------------
 # Packet types
@@ -413,11 +414,16 @@ class TrafficModel:
         self.job_collective: list[str] = []
         self.job_subs: list[list[int]] = []
         self.background_subs: list[int] = []
+        # scenario flows (simulator.scenarios): steady elephants switched on at the scenario's
+        # start, each with its own load and, when pinned, the uplink ECMP cannot move it off
+        self.scenario_subs: list[int] = []
+        self.scenario_load: dict[int, float] = {}
+        self.pinned_uplink: dict[int, int] = {}
         self._rng = rng
         self._build_jobs()
         self._build_background()
         self._paths_cache: dict[frozenset[int], list[list[Hop]]] = {}
-        self._rates_cache: dict[tuple[tuple[bool, ...], frozenset[int]], RateState] = {}
+        self._rates_cache: dict[tuple[tuple[bool, ...], frozenset[int], bool], RateState] = {}
         # Per leaf: uplinks; per spine: leaf → ports towards that leaf.
         self._uplinks = [fabric.uplinks_of(leaf) for leaf in range(fabric.n_leaves)]
         self._downlinks: list[dict[int, list[int]]] = []
@@ -523,6 +529,21 @@ class TrafficModel:
             self._add_flow(a, b, -1, "udp" if a % 4 == 3 else "tcp")
         self.background_subs = list(range(first, len(self.sub_src)))
 
+    def add_scenario_flow(self, a: int, b: int, load: float, uplink: int = -1) -> int:
+        """A steady RDMA WRITE flow from NIC ``a`` to NIC ``b`` at ``load`` of ``a``'s line rate,
+        on while the scenario is; ``uplink`` ≥ 0 pins its data direction to that leaf uplink
+        (a polarised hash). Returns the data subflow's id. Call before the first ``paths``."""
+        d = len(self.sub_src)
+        self._add_flow(a, b, SCENARIO_JOB, "write")
+        for s in range(d, len(self.sub_src)):
+            self.scenario_subs.append(s)
+        self.scenario_load[d] = load
+        if uplink >= 0:
+            self.pinned_uplink[d] = uplink
+        self._paths_cache.clear()
+        self._rates_cache.clear()
+        return d
+
     # -- paths ---------------------------------------------------------------------------------
 
     def _hash(self, sub: int, salt: bytes) -> int:
@@ -549,7 +570,8 @@ class TrafficModel:
         ]
         if not ups:
             ups = self._uplinks[la]  # every uplink down: keep the path (traffic is blackholed)
-        up = ups[self._hash(sub, b"L") % len(ups)]
+        pin = self.pinned_uplink.get(sub, -1)
+        up = pin if pin in ups else ups[self._hash(sub, b"L") % len(ups)]
         sp = fab.port_peer[up]
         spine = fab.port_switch[sp]
         downs_all = self._downlinks[spine - fab.n_leaves].get(lb, [])
@@ -582,18 +604,23 @@ class TrafficModel:
 
     # -- rates ---------------------------------------------------------------------------------
 
-    def rates(self, exchanging: tuple[bool, ...], down: frozenset[int]) -> RateState:
-        """Rates for one state: which jobs exchange, which links are down (cached)."""
-        key = (exchanging, down)
+    def rates(
+        self, exchanging: tuple[bool, ...], down: frozenset[int], scenario_on: bool = False
+    ) -> RateState:
+        """Rates for one state: which jobs exchange, which links are down, whether the
+        scenario's flows are on (cached)."""
+        key = (exchanging, down, scenario_on)
         cached = self._rates_cache.get(key)
         if cached is None:
-            cached = self._compute(exchanging, down)
+            cached = self._compute(exchanging, down, scenario_on)
             if len(self._rates_cache) > 64:
                 self._rates_cache.clear()
             self._rates_cache[key] = cached
         return cached
 
-    def _compute(self, exchanging: tuple[bool, ...], down: frozenset[int]) -> RateState:
+    def _compute(
+        self, exchanging: tuple[bool, ...], down: frozenset[int], scenario_on: bool
+    ) -> RateState:
         fab, spec = self.fabric, self.spec
         paths = self.paths(down)
         n = self.n_subs
@@ -609,6 +636,10 @@ class TrafficModel:
         for s in self.background_subs:
             if self.sub_data[s]:
                 bps = spec.background * nic_bps[fab.nic_port[self.sub_src[s]]]
+                msg_rate[s] = bps / (8.0 * self.sub_profile[s].wire_per_msg)
+        if scenario_on:
+            for s, load in self.scenario_load.items():
+                bps = load * nic_bps[fab.nic_port[self.sub_src[s]]]
                 msg_rate[s] = bps / (8.0 * self.sub_profile[s].wire_per_msg)
         for s in range(n):
             peer = self.sub_peer[s]

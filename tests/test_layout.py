@@ -39,7 +39,7 @@ ROOMS = (
 # the modules of collector.flows the aggregator and the faces may use (standard library only)
 FLOW_VOCABULARY = ("collector.flows.keys", "collector.flows.filter", "collector.flows.definition")
 SHARED_VOCABULARY = ("delta", "delta_codec", "families", "drop_events", "addresses")
-CLIENT_COMMANDS = ("client", "remote", "agents", "topology_check", "exits", "flows")
+CLIENT_COMMANDS = ("client", "remote", "agents", "topology_check", "exits", "flows", "events")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     topology.write_text(json.dumps(topology_json(fabric)))
     shots = Path(os.environ.get("FABRICSCOPE_SCREENSHOT_DIR") or work / "img")
     shots.mkdir(parents=True, exist_ok=True)
-    served = start_serve(topology, 1)
+    served = start_serve(topology, 1, "--health")
     simulation = subprocess.Popen(
         [sys.executable, "-m", "collector", "simulate", "--quiet",
          "--collector", f"127.0.0.1:{served.sflow_port}", *SIM],
@@ -713,13 +713,45 @@ def test_agents_lists_every_simulated_switch(ui: UI) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Events
+
+
+def test_events_tab_shows_the_stream(ui: UI) -> None:
+    """The link down from the start is one link_down event; the tab lists what
+    /events/json holds, newest first, and counts it under its type."""
+    held = _until(lambda: ui.get("/events/json?after=0")["events"], "an event")
+    down = [e for e in held if e["type"] == "link_down"]
+    assert [e["link"] for e in down] == [DOWN_LINK]
+    ui.open("events")
+    ui.wait_for(
+        "(n) => document.querySelectorAll('#events-table tbody tr[data-key]').length >= n",
+        len(held),
+    )
+    rows = ui.page.locator("#events-table tbody tr[data-key]").evaluate_all(
+        """(rs) => rs.map((r) => [r.dataset.key, Object.fromEntries(
+             [...r.cells].map((c) => [c.dataset.key, c.textContent]))])"""
+    )
+    shown = {int(key): row for key, row in rows}
+    latest = ui.get("/events/json?after=0")["events"]
+    assert set(shown) == {e["id"] for e in latest}
+    assert [int(key) for key, _ in rows] == sorted(shown, reverse=True)
+    for event in latest:
+        assert shown[event["id"]]["type"] == event["type"]
+    assert shown[down[0]["id"]]["where"] == DOWN_LINK
+    figure = ui.page.locator("#events-totals [data-figure=link_down] .value")
+    assert figure.text_content() == str(sum(e["type"] == "link_down" for e in latest))
+    ui.screenshot("events")
+    ui.assert_clean_console()
+
+
+# ---------------------------------------------------------------------------------------------
 # Screens and keyboard
 
 SCREENS: dict[str, ViewportSize] = {
     "laptop": {"width": 1366, "height": 768},
     "wall": {"width": 3840, "height": 2160},
 }
-TABS = ("traffic", "flows", "topology", "locate", "drops", "agents")
+TABS = ("traffic", "flows", "topology", "locate", "drops", "agents", "events")
 
 
 @pytest.mark.parametrize("screen", sorted(SCREENS))

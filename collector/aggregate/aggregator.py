@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from collector.aggregate.fabric_view import FabricView
 from collector.aggregate.flow_table import FlowTables
+from collector.aggregate.health import HEALTH_PREFIX, FabricHealth, HealthEvent, HealthSettings
 from collector.aggregate.period import PeriodDetector, PeriodParams, PeriodState
 from collector.aggregate.port_book import PortBook
 from collector.delta import (
@@ -67,6 +68,7 @@ class AggregatorSettings:
     per_port: bool = False  # --per-port-metrics: keep the per-port families
     max_flow_keys: int = 10_000  # keys one flow definition's table holds at most
     period: PeriodParams = field(default_factory=PeriodParams)
+    health: HealthSettings = field(default_factory=HealthSettings)
 
 
 class Aggregator:
@@ -102,6 +104,7 @@ class Aggregator:
             FabricView()
         )  # locate table, drop log, flow activity (collector.aggregate.fabric_view)
         self.flows = FlowTables(settings.max_flow_keys)  # flow definitions' smoothed rates
+        self.health = FabricHealth(settings.health, settings.max_flow_keys)  # the event stream
 
     # -----------------------------------------------------------------------------------------
     # Input
@@ -150,7 +153,12 @@ class Aggregator:
         if delta.observed is not None:
             self.view.merge(delta.observed)
         if delta.flows or delta.flow_keys:
-            self.flows.merge(delta.flows, delta.flow_keys)
+            flows = delta.flows
+            if any(name.startswith(HEALTH_PREFIX) for name in flows):
+                # the health analysis' own definitions: its tables, not the user's
+                self.health.merge({n: p for n, p in flows.items() if n.startswith(HEALTH_PREFIX)})
+                flows = {n: p for n, p in flows.items() if not n.startswith(HEALTH_PREFIX)}
+            self.flows.merge(flows, delta.flow_keys)
         if delta.roce_buckets:
             pending, first = self._roce_pending, self._roce_next
             for bucket, frames in delta.roce_buckets.items():
@@ -210,6 +218,7 @@ class Aggregator:
                 self._previous[family] = dict(self.counters.get(family, {}))
         self._tick_period(now, last)
         self.flows.tick(now)
+        self._tick_health(now)
         self._credit_window.append((now, self._credits_now))
         self._credits_now = {}
         while self._credit_window and self._credit_window[0][0] <= now - self.credit_window_seconds:
@@ -219,6 +228,16 @@ class Aggregator:
             self.port_book.remove(key)
         for akey in [k for k, s in self.agents.items() if s.last_seen < deadline]:
             del self.agents[akey]
+
+    def _tick_health(self, now: float) -> list[HealthEvent]:
+        """Run the health analysis over the merged state; count the events it raised."""
+        links = self.index.topology.links if self.index is not None else {}
+        raised = self.health.tick(now, self.ports, self.agents, links, self.view.drops)
+        if raised:
+            counts = self.counters.setdefault("events", {})
+            for event in raised:
+                counts[(event.type,)] = counts.get((event.type,), 0.0) + 1.0
+        return raised
 
     def _tick_period(self, now: float, last: float | None) -> None:
         """Feed the RoCE buckets older than the lateness allowance in order (gaps as 0), then

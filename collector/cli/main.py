@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from collector.cli import agents, decode, flows, remote, serve, topology_check, topology_files
+from collector.cli import (
+    agents,
+    decode,
+    events,
+    flows,
+    remote,
+    serve,
+    topology_check,
+    topology_files,
+)
 from collector.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 from simulator import cli as sim_cli
 
@@ -92,6 +101,7 @@ COMMANDS: list[Command] = [
     Command("drops", remote.DROPS_HELP, remote.add_drops_arguments, remote.run_drops),
     Command("agents", agents.AGENTS_HELP, agents.add_agents_arguments, agents.run_agents),
     Command("flows", flows.FLOWS_HELP, flows.add_arguments, flows.run),
+    Command("events", events.EVENTS_HELP, events.add_events_arguments, events.run_events),
 ]
 
 

@@ -14,12 +14,14 @@ from collector.addresses import normalize_address
 from collector.cli.client import (
     CollectorError,
     add_common_arguments,
+    add_stream_arguments,
     ago,
     collector_url,
     get_json,
+    run_stream,
     show_document,
 )
-from collector.cli.exits import EXIT_FAIL, EXIT_OK, PROG, report_error
+from collector.cli.exits import EXIT_FAIL, EXIT_OK, report_error
 from collector.drop_events import format_event, parse_filter
 
 STATUS_HELP = (
@@ -130,26 +132,12 @@ def run_locate(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def add_drops_arguments(parser: argparse.ArgumentParser) -> None:
     """``fabricscope drops [--follow]``."""
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--follow", "-f", action="store_true", help="keep printing notifications as they arrive"
-    )
+    add_stream_arguments(parser, "notifications", 10)
     parser.add_argument(
         "--filter",
         metavar="KEY=VALUE,…",
         help="only matching notifications: reason, node, agent, port, ip, mac, qp, function, "
         "opcode (keys AND, a repeated key OR; e.g. reason=acl,node=leaf1)",
-    )
-    parser.add_argument(
-        "--last",
-        type=int,
-        default=10,
-        metavar="N",
-        help="start with the last N notifications already received (default 10; 0: only new)",
-    )
-    parser.add_argument("--count", type=int, metavar="N", help="stop after N notifications")
-    parser.add_argument(
-        "--interval", type=float, default=1.0, metavar="S", help="poll interval (default 1 s)"
     )
 
 
@@ -160,45 +148,15 @@ def run_drops(args: argparse.Namespace, out: TextIO | None = None) -> int:
         filters = parse_filter(args.filter)
     except ValueError as exc:
         return report_error(str(exc))
-    if args.count is not None and args.count <= 0:
-        return report_error("--count: must be positive")
-    interval = min(max(args.interval, 0.1), 60.0)
-    base = collector_url(args)
     query: dict[str, str] = {}
     if filters:
         query["filter"] = args.filter
-    printed = 0
-    try:
-        head = get_json(base, "/drops/json", {"after": "0", "limit": "1"})
-        after = max(0, int(head["total"]) - max(0, args.last))
-        warned = False
-        while True:
-            try:
-                page = get_json(base, "/drops/json", {**query, "after": str(after)})
-            except CollectorError as exc:
-                if not args.follow:
-                    raise
-                if not warned:
-                    print(f"{PROG}: {exc} (retrying)", file=sys.stderr)
-                    warned = True
-                time.sleep(interval)
-                continue
-            warned = False
-            for event in page["events"]:
-                out.write((json.dumps(event) if args.json else format_event(event)) + "\n")
-                printed += 1
-                if args.count is not None and printed >= args.count:
-                    out.flush()
-                    return EXIT_OK
-            out.flush()
-            after = int(page["last"])
-            if after < int(page["total"]):
-                continue  # more than one page waiting
-            if not args.follow:
-                return EXIT_OK
-            time.sleep(interval)
-    except CollectorError as exc:
-        return report_error(str(exc))
-    except KeyboardInterrupt:
-        out.flush()
-        return EXIT_OK
+    return run_stream(
+        args,
+        out,
+        "/drops/json",
+        query,
+        start=lambda head: max(0, int(head["total"]) - max(0, args.last)),
+        cursor=lambda page: (int(page["last"]), int(page["last"]) < int(page["total"])),
+        line=format_event,
+    )

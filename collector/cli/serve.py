@@ -71,6 +71,8 @@ _HELP: dict[str, str] = {
     "restarts (created when missing; default: not persisted; docs/flows.md)",
     "flow_max_keys": "keys one flow definition keeps at most; more are counted in "
     "fabricscope_flow_keys_dropped_total (default 10000)",
+    "health": "turn the fabric-health analysis on: events for incast, ECMP collisions, links "
+    "and agents; the receivers sum four flow definitions more (docs/fabric-health.md)",
     "api_token_file": "file holding the token writes (PUT/POST/DELETE) need as 'Authorization: "
     "Bearer' (or the token itself in env FABRICSCOPE_API_TOKEN); neither: writes from loopback "
     "clients only (docs/security.md)",

@@ -3,14 +3,15 @@
 The routes depend on these shapes, not on the classes behind them: ``AggregatorView`` is what
 ``collector.aggregate.aggregator.Aggregator`` offers the faces, ``TopologyAccess`` what the
 serve room's topology holder offers, ``CompatAccess`` what ``collector.compat.face.CompatFace``
-offers, ``FlowAccess`` what the serve room's flow store offers. Tests hand the routes small
+offers, ``FlowAccess`` what the serve room's flow store offers, ``EventAccess`` what the
+aggregator's health analysis offers. Tests hand the routes small
 stand-ins of the same shape.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
@@ -92,6 +93,28 @@ class FlowAccess(Protocol):
 
     def ensure(self, document: dict[str, Any]) -> FlowDefinition:
         """The scrape-made definition of a Prometheus flow query; raises ``FlowSpecError``."""
+
+
+class EventView(Protocol):
+    """One event of the fabric-health stream."""
+
+    @property
+    def type(self) -> str:
+        """The event type (``collector.families.EVENT_TYPES``)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as the stream lists it."""
+
+
+class EventAccess(Protocol):
+    """What the event route needs from the aggregator's health analysis."""
+
+    @property
+    def last_id(self) -> int:
+        """The number of the latest event (0 before the first)."""
+
+    def after(self, event_id: int, limit: int = 1000) -> Sequence[EventView]:
+        """The kept events numbered above ``event_id``, oldest first."""
 
 
 def json_bytes(document: object) -> bytes:

@@ -11,6 +11,7 @@ status, locate, drops          ``fabric``      ``/topology/status/json``, ``/loc
 web UI, agents, links          ``ui``          ``/``, ``/static/…``, ``/agents/json``,
                                                ``/links/json``
 port facts                     ``ports``       ``/ports/json``
+fabric-health events           ``events``      ``/events/json``
 flow definitions, top flows    ``flows``       ``/flow/…``, ``/activeflows/…``,
                                                ``/flowkeys/json``, the prometheus app's
                                                ``…/export.js/flows/{agent}/txt``
@@ -34,9 +35,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from collector.http.access import AggregatorView, CompatAccess, FlowAccess, TopologyAccess
+from collector.http.access import (
+    AggregatorView,
+    CompatAccess,
+    EventAccess,
+    FlowAccess,
+    TopologyAccess,
+)
 from collector.http.ai_metrics import add_ai_metrics_routes
 from collector.http.authority import authority_middleware
+from collector.http.events import add_event_routes
 from collector.http.fabric import add_fabric_routes
 from collector.http.flows import add_flow_routes
 from collector.http.native import add_native_routes
@@ -62,11 +70,12 @@ def create_app(
     flows: FlowAccess | None = None,
     flow_tables: FlowTables | None = None,
     settings: HttpSettings | None = None,
+    events: EventAccess | None = None,
 ) -> web.Application:
     """The application: native and topology routes always, the compatible face's when given,
     the aggregator's resources (status, locate, drops, UI, ports) when given; writes need
     ``api_token`` (None: loopback clients only); the flow routes when the flow store and the
-    aggregator's flow tables are given."""
+    aggregator's flow tables are given; the event stream when ``events`` is given."""
     app = web.Application(
         client_max_size=MAX_TOPOLOGY_BYTES, middlewares=[authority_middleware(api_token)]
     )
@@ -80,4 +89,6 @@ def create_app(
         add_ports_routes(app, aggregator)
     if flows is not None and flow_tables is not None:
         add_flow_routes(app, flows, flow_tables)
+    if events is not None:
+        add_event_routes(app, events)
     return app

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from collector.aggregate.health import HEALTH_PREFIX
 from collector.flows.definition import FlowDefinition, parse_definition
 from collector.flows.filter import FlowSpecError
 
@@ -116,6 +117,8 @@ class FlowStore:
 
     def put(self, name: str, document: Any) -> FlowDefinition:
         """Install or replace a named definition (``FlowSpecError`` when it does not parse)."""
+        if name.startswith(HEALTH_PREFIX):
+            raise FlowSpecError("name", f"names beginning {HEALTH_PREFIX!r} are reserved", name)
         definition = parse_definition(name, document)
         held = self._named.get(name)
         if held is not None and held[0] == definition:

@@ -77,10 +77,12 @@ class Service:
             self.receivers.broadcast_topology(topology, version)
 
     def flows_changed(self, active: list[tuple[FlowDefinition, int]]) -> None:
-        """Hand the active flow definitions to the aggregator and every receiver."""
+        """Hand the active flow definitions to the aggregator and every receiver (the
+        receivers also sum the health analysis' own, collector.aggregate.health)."""
         self.aggregator.flows.set_definitions(active)
         if self.receivers is not None:
-            self.receivers.broadcast_flows([(d.name, g, d.to_json()) for d, g in active])
+            summed = [*active, *self.aggregator.health.definitions()]
+            self.receivers.broadcast_flows([(d.name, g, d.to_json()) for d, g in summed])
 
     def health(self) -> list[str]:
         """Why the collector is degraded right now (empty when it is not)."""
@@ -213,6 +215,7 @@ class Service:
             flows=self.flow_store,
             flow_tables=self.aggregator.flows,
             settings=self.parts.http,
+            events=self.aggregator.health,
         )
         runner = web.AppRunner(app, access_log=None, **runner_options(self.parts.http))
         await runner.setup()

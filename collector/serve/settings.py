@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from collector.aggregate.aggregator import AggregatorSettings
+from collector.aggregate.health import HealthSettings
 from collector.aggregate.period import PeriodParams
 from collector.compat.face import CompatSettings
 from collector.http.settings import HttpSettings
@@ -182,6 +183,9 @@ class Settings(BaseModel):
     # --- flow definitions (docs/flows.md): where PUT /flow/{name}/json persists them
     flows_file: Path | None = None
     flow_max_keys: int = Field(default=10_000, ge=100, le=1_000_000)
+    # --- fabric-health events (docs/fabric-health.md): off by default, for its definitions cost
+    # the receivers much of their no-loss rate while the flow engine is plain Python
+    health: bool = False
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -268,6 +272,7 @@ def serve_parts(settings: Settings) -> ServeParts:
             per_port=settings.per_port_metrics,
             max_flow_keys=settings.flow_max_keys,
             period=period_params(settings),
+            health=HealthSettings(enabled=settings.health),
         ),
         compat=CompatSettings(
             prefix=settings.prometheus_prefix,

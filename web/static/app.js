@@ -1,9 +1,10 @@
-// The page: hash routing between the six tabs (#name, or #name?query for a tab's shared
+// The page: hash routing between the seven tabs (#name, or #name?query for a tab's shared
 // state); only the tab on screen polls the collector.
 
 import { poll } from "./api.js";
 import { AgentsView } from "./agents.js";
 import { DropsView } from "./drops.js";
+import { EventsView } from "./events.js";
 import { FlowsView } from "./flows.js";
 import { LocateView } from "./locate.js";
 import { TopologyView } from "./topology.js";
@@ -18,6 +19,7 @@ const VIEWS = {
   locate: new LocateView(section("locate")),
   drops: new DropsView(section("drops")),
   agents: new AgentsView(section("agents")),
+  events: new EventsView(section("events")),
 };
 const NAMES = Object.keys(VIEWS);
 const DEFAULT = "traffic";
