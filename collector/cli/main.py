@@ -15,7 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from collector.cli import agents, decode, flows, remote, serve, topology_check, topology_files
+from collector.cli import (
+    agents,
+    aggregate,
+    decode,
+    flows,
+    remote,
+    serve,
+    topology_check,
+    topology_files,
+)
 from collector.cli.exits import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG
 from simulator import cli as sim_cli
 
@@ -83,6 +92,7 @@ def run_topology(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("decode", decode.DECODE_HELP, decode.add_decode_arguments, decode.run_decode),
     Command("serve", serve.HELP, serve.add_arguments, serve.run),
+    Command("aggregate", aggregate.HELP, aggregate.add_arguments, aggregate.run),
     Command(
         "simulate", sim_cli.SIMULATE_HELP, sim_cli.add_simulate_arguments, sim_cli.run_simulate
     ),
