@@ -5,7 +5,8 @@ A ``nats-server -js`` is started on a free port of 127.0.0.1 with its own store 
 stopped by its pid). The simulator writes a fabric's datagrams to a pcap; the test replays them,
 paced by their timestamps, to the whole-fabric ``serve`` and — split by agent address, half the
 agents each — to the two shards. Counters and histogram buckets of the aggregator must equal the
-whole collector's exactly; the compatible face's rate series, integrated over the run (an
+whole collector's exactly, and a second aggregator's (its own consumer) equal the first's; the
+compatible face's rate series, integrated over the run (an
 exponential smoothing keeps the integral of what it smooths, so the bus's lag does not change it),
 within 1 %. The fault test kills the aggregator (SIGKILL) and restarts it, and stops the bus for
 ~10 s while the shards keep receiving, then checks the same exact equality: nothing lost,
@@ -103,12 +104,14 @@ def bus(tmp_path: Path) -> Iterator[Bus]:
     server.stop()
 
 
-def start_aggregate(bus: Bus, topology: Path, *extra: str) -> Served:
+def start_aggregate(
+    bus: Bus, topology: Path, *extra: str, consumer: str = "test-aggregate"
+) -> Served:
     """``fabricscope aggregate`` on a free HTTP port, read back from its start line."""
     args = [
         sys.executable, "-m", "collector", "aggregate", "--nats", bus.url,
         "--topology", str(topology), "--http-bind", "127.0.0.1:0", "--tick-seconds", "0.2",
-        "--bus-consumer", "test-aggregate", "--bus-checkpoint-seconds", "1", *extra,
+        "--bus-consumer", consumer, "--bus-checkpoint-seconds", "1", *extra,
     ]  # fmt: skip
     process = subprocess.Popen(
         args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT
@@ -253,6 +256,8 @@ def test_two_shards_and_an_aggregator_equal_one_collector(tmp_path: Path, bus: B
         for name in ("pod-a", "pod-b")
     ]
     aggregate = start_aggregate(bus, fabric.topology, *FAST_SMOOTHING)
+    # a second aggregator on the same stream, its own consumer (high availability)
+    standby = start_aggregate(bus, fabric.topology, consumer="test-standby")
     try:
         scrapes: list[list[tuple[float, dict[str, float]]]] = [[], []]
         _replay(
@@ -264,6 +269,7 @@ def test_two_shards_and_an_aggregator_equal_one_collector(tmp_path: Path, bus: B
         )
         a, b = _settled_equal(whole, aggregate)
         _assert_same_counters(a, b)
+        _assert_same_counters(*_settled_equal(aggregate, standby))
         # each shard published its half, and the aggregator merged every delta once
         merged = aggregate.metrics()
         for shard in shards:
@@ -288,7 +294,7 @@ def test_two_shards_and_an_aggregator_equal_one_collector(tmp_path: Path, bus: B
                 assert whole_sum > 0, name
             assert shard_sum == pytest.approx(whole_sum, rel=0.01, abs=1e-9), name
     finally:
-        for served in (aggregate, *shards, whole):
+        for served in (standby, aggregate, *shards, whole):
             terminate(served.process)
 
 
