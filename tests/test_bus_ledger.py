@@ -107,3 +107,19 @@ def test_an_agent_that_expired_and_came_back_waits_apart_up_to_the_bound() -> No
         publisher.offer(gone)
         publisher.offer(back)
     assert publisher.backlog == 3  # apart while it can, then folded
+
+
+def test_restored_totals_continue_the_counters_without_a_jump_in_the_rates() -> None:
+    from collector.aggregate.aggregator import Aggregator
+
+    aggregator = Aggregator()
+    aggregator.tick(100.0)  # the first tick ran before the checkpoint was read
+    totals = Delta()
+    totals.add_counter("fabric_ingress_bytes", (), 1_000_000.0)
+    aggregator.restore(totals)
+    more = Delta()
+    more.add_counter("fabric_ingress_bytes", (), 10.0)
+    aggregator.merge(more, receiver=-2)
+    aggregator.tick(101.0)
+    assert aggregator.counters["fabric_ingress_bytes"][()] == 1_000_010.0
+    assert aggregator.rates("fabric_ingress_bytes")[()] == 10.0  # 10 in 1 s, not a million

@@ -157,6 +157,17 @@ class Aggregator:
                 if first is None or bucket >= first:  # else later than the allowance: dropped
                     pending[bucket] = pending.get(bucket, 0.0) + frames
 
+    def restore(self, totals: Delta) -> None:
+        """Add a checkpoint's cumulative totals (a restarted aggregate): the counters continue
+        from them, and the smoothed rates do not see them as one tick's increase."""
+        self.merge(totals, receiver=-1)
+        for family in SMOOTHED_FAMILIES:
+            restored = totals.counters.get(family)
+            if restored:
+                previous = self._previous.setdefault(family, {})
+                for labels, value in restored.items():
+                    previous[labels] = previous.get(labels, 0.0) + value
+
     def _forget_agent_series(self, gone: set[Labels]) -> None:
         """Drop the per-agent series of expired agents, so that agents coming and going (or a
         spoofer passing probation under ever new addresses) cannot grow memory without end.

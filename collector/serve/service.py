@@ -73,7 +73,7 @@ class Service:
                 self.aggregator.merge,
                 self.aggregator_count,
                 self._totals,
-                lambda totals: self.aggregator.merge(totals, receiver=-1),
+                self.aggregator.restore,
             )
         self.sflow_port = 0
         self.http_port = 0
