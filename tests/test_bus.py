@@ -341,7 +341,7 @@ def test_aggregator_restart_and_bus_outage_lose_nothing_and_count_nothing_twice(
             "fabricscope_datagrams_total"
         )
         bus.start()
-        # every count arrives; only the period detector, fed in time order with a 1 s allowance,
+        # every count arrives; only the period detector, fed in time order with a short allowance,
         # cannot use the RoCE buckets of the outage when they arrive 10 s late (docs/scale-out.md)
         a, b = _settled_equal(whole, aggregate, timeout=30.0, leave_out=LATE)
         _assert_same_counters(a, b)

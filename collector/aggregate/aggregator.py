@@ -67,6 +67,9 @@ class AggregatorSettings:
     per_port: bool = False  # --per-port-metrics: keep the per-port families
     max_flow_keys: int = 10_000  # keys one flow definition's table holds at most
     period: PeriodParams = field(default_factory=PeriodParams)
+    # how late a RoCE bucket may arrive and still be fed to the period detector (``aggregate``
+    # allows for a shard's tick and the bus's transit on top)
+    roce_lateness_buckets: int = ROCE_LATENESS_BUCKETS
 
 
 class Aggregator:
@@ -236,7 +239,7 @@ class Aggregator:
         the once-a-second load: the smoothed edge RoCEv2 frame rate."""
         self._last_now = now
         pending = self._roce_pending
-        limit = math.floor(now * 10) - ROCE_LATENESS_BUCKETS
+        limit = math.floor(now * 10) - self.settings.roce_lateness_buckets
         key = self._roce_next
         if key is None and pending:
             key = min(pending)

@@ -135,7 +135,9 @@ class DeltaConsumer:
                     subscription = await self._subscribe(js)
                 self.connected = True
                 try:
-                    messages = await subscription.fetch(self.settings.batch, timeout=0.5)
+                    # short: a long poll waits for a full batch, and the period detector
+                    # takes RoCE buckets only so late
+                    messages = await subscription.fetch(self.settings.batch, timeout=0.1)
                 except nats.errors.TimeoutError:
                     messages = []
                 failures = 0

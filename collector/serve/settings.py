@@ -10,6 +10,7 @@ A bad value is reported as one line naming the field and where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tomllib
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
-from collector.aggregate.aggregator import AggregatorSettings
+from collector.aggregate.aggregator import ROCE_LATENESS_BUCKETS, AggregatorSettings
 from collector.aggregate.period import PeriodParams
 from collector.bus.ledger import SHARD_NAME, shard_of_host
 from collector.bus.settings import DEFAULT_STREAM, BusSettings, ConsumerSettings, PublisherSettings
@@ -346,6 +347,9 @@ def serve_parts(settings: Settings, aggregate: bool = False) -> ServeParts:
             per_port=settings.per_port_metrics,
             max_flow_keys=settings.flow_max_keys,
             period=period_params(settings),
+            # aggregate: a shard's RoCE buckets are a tick older, plus the bus's transit (1 s)
+            roce_lateness_buckets=ROCE_LATENESS_BUCKETS
+            + (math.ceil(settings.tick_seconds * 10) + 10 if aggregate else 0),
         ),
         compat=CompatSettings(
             prefix=settings.prometheus_prefix,
