@@ -123,3 +123,41 @@ def test_restored_totals_continue_the_counters_without_a_jump_in_the_rates() -> 
     aggregator.tick(101.0)
     assert aggregator.counters["fabric_ingress_bytes"][()] == 1_000_010.0
     assert aggregator.rates("fabric_ingress_bytes")[()] == 10.0  # 10 in 1 s, not a million
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"publish": "http://bus:4222"}, "invalid publish (from --publish): 'http://bus:4222'"),
+        ({"publish": "nats://bus:99999"}, "invalid publish (from --publish): 'nats://bus:99999'"),
+        ({"publish": "nats://a:4222", "shard": "pod.a"}, "invalid shard (from --shard)"),
+        ({"nats": ","}, "invalid nats (from --nats)"),
+    ],
+)
+def test_bad_bus_settings_are_one_line_naming_the_field(flags: dict, message: str) -> None:
+    from collector.serve.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as raised:
+        load_settings(flags, env={})
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_bus_settings_reach_publisher_and_consumer() -> None:
+    from collector.serve.settings import load_settings, serve_parts
+
+    settings = load_settings(
+        {"publish": "nats://a:4222, tls://b:4222", "nats": "nats://c:4222", "shard": "pod-a"},
+        env={"FABRICSCOPE_BUS_REPLICAS": "3"},
+    )
+    serve = serve_parts(settings)
+    assert serve.bus_source is None and serve.publisher is not None
+    assert serve.publisher.shard == "pod-a"
+    assert serve.publisher.bus.servers == ("nats://a:4222", "tls://b:4222")
+    assert serve.publisher.bus.replicas == 3
+    aggregate = serve_parts(settings, aggregate=True)
+    assert aggregate.publisher is None and aggregate.bus_source is not None
+    assert aggregate.bus_source.bus.servers == ("nats://c:4222",)
+    assert aggregate.bus_source.consumer.startswith("aggregate-")
+    lateness = aggregate.aggregator.roce_lateness_buckets
+    assert lateness > serve.aggregator.roce_lateness_buckets

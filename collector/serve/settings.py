@@ -133,6 +133,8 @@ def parse_nats_urls(value: object) -> tuple[str, ...]:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected nats://HOST:PORT[,nats://HOST:PORT...]")
     urls = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not urls:
+        raise ValueError("expected nats://HOST:PORT[,nats://HOST:PORT...]")
     for url in urls:
         parts = urlsplit(url)
         if parts.scheme not in ("nats", "tls") or not parts.hostname:
