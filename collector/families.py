@@ -546,6 +546,42 @@ FAMILIES: Final[tuple[Family, ...]] = (
     Family("topology_version", GAUGE, (), "Version of the topology in use (bumped per load)."),
     Family("topology_nodes", GAUGE, (), "Nodes in the topology."),
     Family("topology_reloads", COUNTER, ("result",), "Topology loads, by result (ok, error)."),
+    # --- scale-out over NATS JetStream (collector.bus; only with --publish or in aggregate)
+    Family(
+        "bus_deltas_published", COUNTER, (), "Deltas this shard published that JetStream stored."
+    ),
+    Family(
+        "bus_deltas_coalesced",
+        COUNTER,
+        (),
+        "Deltas this shard folded into the one waiting for the bus (it lagged or was away).",
+    ),
+    Family(
+        "bus_publish_failures",
+        COUNTER,
+        (),
+        "Publish attempts JetStream did not acknowledge (retried unchanged, never lost).",
+    ),
+    Family(
+        "bus_deltas_too_large",
+        COUNTER,
+        (),
+        "Deltas larger than the server's max_payload, given up (raise max_payload).",
+    ),
+    Family("bus_deltas_merged", COUNTER, ("shard",), "Deltas the aggregator merged, by shard."),
+    Family(
+        "bus_deltas_replayed",
+        COUNTER,
+        ("shard",),
+        "Deltas skipped because their id was merged already (a redelivery or a retried publish).",
+    ),
+    Family(
+        "bus_deltas_refused",
+        COUNTER,
+        (),
+        "Bus messages that were not a delta of this version or had no shard or id header.",
+    ),
+    Family("bus_checkpoints", COUNTER, (), "Checkpoints of the aggregator's totals written."),
     # --- direct InfluxDB push (collector.influx.push; only with --influx-url)
     Family(
         "influx_points_generated",
@@ -603,10 +639,10 @@ _CLOSED_FAMILY_LABELS: Final[dict[str, tuple[tuple[str, ...], ...]]] = {
 def initial_counters() -> dict[str, dict[tuple[str, ...], float]]:
     """The counter series that exist from the start, at 0: every unlabelled counter and every
     counter whose labels are a closed vocabulary (roles, directions, sample kinds, …); the
-    per-port families and the InfluxDB push's (absent unless it is configured) left out."""
+    per-port families, the InfluxDB push's and the bus's (absent unless configured) left out."""
     out: dict[str, dict[tuple[str, ...], float]] = {}
     for family in FAMILIES:
-        if family.type != COUNTER or family.per_port or family.name.startswith("influx_"):
+        if family.type != COUNTER or family.per_port or family.name.startswith(("influx_", "bus_")):
             continue
         if not family.labels:
             known: tuple[tuple[str, ...], ...] = ((),)

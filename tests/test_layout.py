@@ -14,6 +14,8 @@ sub-packages' ``__init__`` docstrings state (docs/design.md has the map):
 * the client commands of ``collector.cli`` reach neither ``decoders`` nor aiohttp;
 * ``collector.aggregate`` reaches neither ``decoders``, the receive side, the faces nor asyncio
   (of ``collector.flows`` only its vocabulary);
+* ``collector.bus`` reaches only the shared vocabulary of the collector (never the receive
+  side, the decoders, the aggregator or a face), and of the outside asyncio and ``nats``;
 * the shared vocabulary at the top of ``collector`` imports no room; nothing else lives there.
 
 "Reaches" is transitive, and importing ``a.b`` also runs ``a/__init__.py``, as Python does.
@@ -34,7 +36,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME_PACKAGES = ("decoders", "topology", "collector", "simulator", "web")
 ROOMS = (
-    "flows", "receive", "aggregate", "compat", "prometheus", "http", "influx", "serve", "cli",
+    "flows", "receive", "aggregate", "compat", "prometheus", "http", "influx", "bus", "serve",
+    "cli",
 )  # fmt: skip
 # the modules of collector.flows the aggregator and the faces may use (standard library only)
 FLOW_VOCABULARY = ("collector.flows.keys", "collector.flows.filter", "collector.flows.definition")
@@ -290,6 +293,21 @@ def test_aggregate_reaches_no_decoder_receiver_face_or_event_loop(
     flows = {m for m in modules if _inside(m, ["collector.flows"])} - {"collector.flows"}
     assert flows and flows <= set(FLOW_VOCABULARY)
     assert not _externals(external, modules) & {"asyncio", "aiohttp"}
+
+
+def test_the_bus_reaches_only_the_shared_vocabulary(graph: tuple[dict, dict]) -> None:
+    edges, external = graph
+    modules = reached(edges, _room(edges, "collector.bus"))
+    shared = [f"collector.{name}" for name in SHARED_VOCABULARY]
+    outside = sorted(
+        m for m in modules if not _inside(m, ["collector.bus", *shared]) and m != "collector"
+    )
+    assert outside == []
+    assert "collector.delta_codec" in modules  # the versioned codec, never pickle
+    allowed = set(sys.stdlib_module_names) | {"nats"}
+    assert _externals(external, modules) - allowed == set()
+    assert "nats" in _externals(external, modules)
+    assert "pickle" not in _externals(external, modules)
 
 
 def test_the_top_level_holds_only_the_shared_vocabulary(graph: tuple[dict, dict]) -> None:

@@ -161,7 +161,8 @@ def test_the_fixed_series_exist_at_zero_before_any_datagram() -> None:
     # every unlabelled counter of the table, and 3 roles x 2 directions of interface_bytes
     unlabelled = [f for f in FAMILIES if f.type == COUNTER and not f.labels]
     for family in unlabelled:
-        if not family.name.startswith("influx_"):
+        if not family.name.startswith(("influx_", "bus_")):  # absent unless configured
             assert (f"{PREFIX}{family.name}_total", ()) in samples, family.name
     assert sum(1 for key in samples if key[0] == "fabricscope_interface_bytes_total") == 6
     assert not any(key[0].startswith("fabricscope_influx_") for key in samples)
+    assert not any(key[0].startswith("fabricscope_bus_") for key in samples)

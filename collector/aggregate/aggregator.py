@@ -69,6 +69,9 @@ class AggregatorSettings:
     max_flow_keys: int = 10_000  # keys one flow definition's table holds at most
     period: PeriodParams = field(default_factory=PeriodParams)
     health: HealthSettings = field(default_factory=HealthSettings)
+    # how late a RoCE bucket may arrive and still be fed to the period detector (``aggregate``
+    # allows for a shard's tick and the bus's transit on top)
+    roce_lateness_buckets: int = ROCE_LATENESS_BUCKETS
 
 
 class Aggregator:
@@ -165,6 +168,17 @@ class Aggregator:
                 if first is None or bucket >= first:  # else later than the allowance: dropped
                     pending[bucket] = pending.get(bucket, 0.0) + frames
 
+    def restore(self, totals: Delta) -> None:
+        """Add a checkpoint's cumulative totals (a restarted aggregate): the counters continue
+        from them, and the smoothed rates do not see them as one tick's increase."""
+        self.merge(totals, receiver=-1)
+        for family in SMOOTHED_FAMILIES:
+            restored = totals.counters.get(family)
+            if restored:
+                previous = self._previous.setdefault(family, {})
+                for labels, value in restored.items():
+                    previous[labels] = previous.get(labels, 0.0) + value
+
     def _forget_agent_series(self, gone: set[Labels]) -> None:
         """Drop the per-agent series of expired agents, so that agents coming and going (or a
         spoofer passing probation under ever new addresses) cannot grow memory without end.
@@ -244,7 +258,7 @@ class Aggregator:
         the once-a-second load: the smoothed edge RoCEv2 frame rate."""
         self._last_now = now
         pending = self._roce_pending
-        limit = math.floor(now * 10) - ROCE_LATENESS_BUCKETS
+        limit = math.floor(now * 10) - self.settings.roce_lateness_buckets
         key = self._roce_next
         if key is None and pending:
             key = min(pending)

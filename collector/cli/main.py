@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from collector.cli import (
     agents,
+    aggregate,
     decode,
     events,
     flows,
@@ -92,6 +93,7 @@ def run_topology(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("decode", decode.DECODE_HELP, decode.add_decode_arguments, decode.run_decode),
     Command("serve", serve.HELP, serve.add_arguments, serve.run),
+    Command("aggregate", aggregate.HELP, aggregate.add_arguments, aggregate.run),
     Command(
         "simulate", sim_cli.SIMULATE_HELP, sim_cli.add_simulate_arguments, sim_cli.run_simulate
     ),

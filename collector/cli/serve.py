@@ -73,6 +73,19 @@ _HELP: dict[str, str] = {
     "fabricscope_flow_keys_dropped_total (default 10000)",
     "health": "turn the fabric-health analysis on: events for incast, ECMP collisions, links "
     "and agents; the receivers sum four flow definitions more (docs/fabric-health.md)",
+    "publish": "also publish this host's deltas to NATS JetStream at nats://HOST:4222[,...] "
+    "(docs/scale-out.md)",
+    "shard": "this host's shard name on the bus (default: the host name)",
+    "nats": "aggregate: the NATS JetStream servers whose deltas it merges, nats://HOST:4222[,...]",
+    "bus_stream": "JetStream stream of the deltas (default FABRICSCOPE_DELTAS)",
+    "bus_replicas": "replicas of the stream when it is created (default 1; 3 on a cluster)",
+    "bus_max_age": "seconds the stream keeps deltas (default 86400)",
+    "bus_consumer": "aggregate: durable consumer and checkpoint name (default aggregate-HOST)",
+    "bus_checkpoint_seconds": "aggregate: seconds between checkpoints of its totals (default 5)",
+    "nats_credentials": "NATS .creds file (JWT and NKey seed) for the bus",
+    "nats_tls_ca": "CA bundle to verify tls:// bus servers with",
+    "nats_tls_cert": "client certificate for the bus (mutual TLS)",
+    "nats_tls_key": "key of --nats-tls-cert",
     "api_token_file": "file holding the token writes (PUT/POST/DELETE) need as 'Authorization: "
     "Bearer' (or the token itself in env FABRICSCOPE_API_TOKEN); neither: writes from loopback "
     "clients only (docs/security.md)",
@@ -97,6 +110,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate the settings, then serve until SIGTERM/SIGINT."""
+    return run_command(args, aggregate=False)
+
+
+def run_command(args: argparse.Namespace, aggregate: bool) -> int:
+    """``serve`` or ``aggregate``: validate the settings, then run until SIGTERM/SIGINT."""
     from collector.serve.service import run_service  # deferred: aiohttp/uvloop only when serving
 
     for field in SECRET_FIELDS:
@@ -111,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     flags = {field: getattr(args, field, None) for field in FIELDS}
     try:
         settings = load_settings(flags, config_file=args.config)
+        if aggregate and settings.nats is None:
+            raise SettingsError("missing nats: aggregate needs --nats nats://HOST:4222[,...]")
     except SettingsError as exc:
         print(f"fabricscope: error: {exc}", file=sys.stderr)
         return 2
@@ -118,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
     try:
-        return run_service(settings)
+        return run_service(settings, aggregate)
     except TopologyError as exc:
         print(f"fabricscope: error: topology {exc}", file=sys.stderr)
         return 1
@@ -128,3 +148,12 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fabricscope: error: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        if exc.name != "nats":
+            raise
+        print(
+            "fabricscope: error: publish and nats need the NATS client: "
+            "pip install 'fabricscope[nats]'",
+            file=sys.stderr,
+        )
+        return 2

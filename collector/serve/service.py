@@ -4,8 +4,10 @@
 installed) serves HTTP and owns the aggregator. ``--workers N``: N spawned processes each own an
 SO_REUSEPORT socket (the kernel pins an agent to one of them) and send additive deltas over a
 pipe every tick; this process merges them, supervises them (``collector.serve.workers``) and
-serves HTTP. ``/healthz`` answers 503 with the reasons while the collector is degraded: a
-receiver not delivering, or the kernel dropping datagrams.
+serves HTTP. With ``--publish`` every delta merged here is also handed to the bus publisher
+(``collector.bus``); ``fabricscope aggregate`` is this same service with no sockets nor receivers,
+its deltas coming from the bus consumer instead. ``/healthz`` answers 503 with the reasons while
+the collector is degraded: a receiver not delivering, the kernel dropping datagrams, the bus away.
 """
 
 from __future__ import annotations
@@ -56,6 +58,23 @@ class Service:
         self._kernel_drops: deque[tuple[float, float]] = deque()  # (time, cumulative drops)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
+        self._bus_stop = asyncio.Event()  # after the receivers' final deltas were offered
+        self.publisher = None
+        if parts.publisher is not None:
+            from collector.bus.publisher import DeltaPublisher  # the nats client: only when used
+
+            self.publisher = DeltaPublisher(parts.publisher, self.aggregator_count)
+        self.consumer = None
+        if parts.bus_source is not None:
+            from collector.bus.consumer import DeltaConsumer
+
+            self.consumer = DeltaConsumer(
+                parts.bus_source,
+                self.aggregator.merge,
+                self.aggregator_count,
+                self._totals,
+                self.aggregator.restore,
+            )
         self.sflow_port = 0
         self.http_port = 0
 
@@ -66,6 +85,16 @@ class Service:
         delta = Delta()
         delta.add_counter(family, labels, 1.0)
         self.aggregator.merge(delta, receiver=-1)
+
+    def _totals(self) -> Delta:
+        """The aggregator's cumulative counters and histograms as one delta (a checkpoint)."""
+        return Delta(counters=self.aggregator.counters, histograms=self.aggregator.histograms)
+
+    def merge_received(self, delta: Delta, receiver: int) -> None:
+        """A local receiver's delta: merged here, then offered to the bus (``--publish``)."""
+        self.aggregator.merge(delta, receiver)
+        if self.publisher is not None:
+            self.publisher.offer(delta)
 
     def _count_reload(self, outcome: str) -> None:
         self.aggregator_count("topology_reloads", (outcome,))
@@ -87,6 +116,8 @@ class Service:
     def health(self) -> list[str]:
         """Why the collector is degraded right now (empty when it is not)."""
         reasons = self.receivers.health() if self.receivers is not None else []
+        if self.consumer is not None:
+            reasons += self.consumer.health()
         drops = self._kernel_drops
         if len(drops) >= 2 and drops[-1][1] > drops[0][1]:
             reasons.append(
@@ -156,7 +187,7 @@ class Service:
         self.receivers = Receivers(
             sockets,
             self.parts.receiver,
-            self.aggregator.merge,
+            self.merge_received,
             self.aggregator.forget_receiver,
             self.aggregator_count,
         )
@@ -204,7 +235,7 @@ class Service:
                 "writes (PUT/POST/DELETE) accepted from loopback clients only: set "
                 "FABRICSCOPE_API_TOKEN or --api-token-file to allow them from elsewhere"
             )
-        sockets = self._open_sockets()
+        sockets = self._open_sockets() if self.consumer is None else []
         app = create_app(
             render_metrics=lambda: render(self.registry),
             topology=self.topology,
@@ -229,18 +260,34 @@ class Service:
             await runner.cleanup()
             raise
         self.http_port = _bound_port(runner)
-        self._start_receivers(sockets)
+        if self.consumer is None:
+            self._start_receivers(sockets)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self.reload_topology_file)
-        log.info(
-            "listening: sflow udp %s port %d, http %s port %d, workers %d",
-            self.parts.sflow_bind.host,
-            self.sflow_port,
-            http.host,
-            self.http_port,
-            self.parts.workers,
-        )
+        bus_tasks = []
+        if self.consumer is not None:
+            source = self.parts.bus_source
+            assert source is not None
+            log.info(
+                "listening: nats %s consumer %s, http %s port %d",
+                ",".join(source.bus.servers),
+                source.consumer,
+                http.host,
+                self.http_port,
+            )
+            bus_tasks.append(asyncio.create_task(self.consumer.run(self._stop)))
+        else:
+            log.info(
+                "listening: sflow udp %s port %d, http %s port %d, workers %d",
+                self.parts.sflow_bind.host,
+                self.sflow_port,
+                http.host,
+                self.http_port,
+                self.parts.workers,
+            )
+        if self.publisher is not None:
+            bus_tasks.append(asyncio.create_task(self.publisher.run(self._bus_stop)))
         ticker = asyncio.create_task(self._ticker())
         pusher = pusher_for(
             self.parts.influx,
@@ -255,6 +302,9 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await pushing
         await self._shutdown()
+        self._bus_stop.set()  # the receivers' final deltas are offered: publish them, then end
+        for task in bus_tasks:
+            await task
         await ticker
         await runner.cleanup()
         return 0
@@ -282,9 +332,10 @@ def _bound_port(runner: web.AppRunner) -> int:
     return 0
 
 
-def run_service(settings: Settings) -> int:
-    """Run ``serve`` to completion on uvloop when available."""
-    service = Service(serve_parts(settings))
+def run_service(settings: Settings, aggregate: bool = False) -> int:
+    """Run ``serve`` (``aggregate``: ``fabricscope aggregate``) to completion, on uvloop when
+    available."""
+    service = Service(serve_parts(settings, aggregate))
     try:
         import uvloop
 

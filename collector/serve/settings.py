@@ -10,6 +10,7 @@ A bad value is reported as one line naming the field and where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tomllib
@@ -21,9 +22,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
-from collector.aggregate.aggregator import AggregatorSettings
+from collector.aggregate.aggregator import ROCE_LATENESS_BUCKETS, AggregatorSettings
 from collector.aggregate.health import HealthSettings
 from collector.aggregate.period import PeriodParams
+from collector.bus.ledger import SHARD_NAME, shard_of_host
+from collector.bus.settings import DEFAULT_STREAM, BusSettings, ConsumerSettings, PublisherSettings
 from collector.compat.face import CompatSettings
 from collector.http.settings import HttpSettings
 from collector.influx.target import MIN_BACKOFF, InfluxSettings, PushLimits
@@ -124,6 +127,37 @@ ApiToken = Annotated[SecretStr, BeforeValidator(check_api_token)]
 AllowedAgents = Annotated[AdmissionRule, BeforeValidator(parse_allowed_agents)]
 
 
+def parse_nats_urls(value: object) -> tuple[str, ...]:
+    """Comma-separated ``nats://`` or ``tls://`` URLs with a host (the servers of one bus)."""
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected nats://HOST:PORT[,nats://HOST:PORT...]")
+    urls = tuple(part.strip() for part in value.split(",") if part.strip())
+    if not urls:
+        raise ValueError("expected nats://HOST:PORT[,nats://HOST:PORT...]")
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("nats", "tls") or not parts.hostname:
+            raise ValueError(f"{url!r} is not a nats:// or tls:// URL with a host")
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            raise ValueError(f"{url!r}: bad port") from None
+    return urls
+
+
+def check_shard(value: object) -> str:
+    """A shard name: 1-64 letters, digits, '_' or '-' (one NATS subject token)."""
+    if not isinstance(value, str) or not SHARD_NAME.fullmatch(value):
+        raise ValueError("1-64 letters, digits, '_' or '-'")
+    return value
+
+
+NatsUrls = Annotated[tuple[str, ...], BeforeValidator(parse_nats_urls)]
+ShardName = Annotated[str, BeforeValidator(check_shard)]
+
+
 class Settings(BaseModel):
     """Every ``serve`` setting with its default."""
 
@@ -186,6 +220,19 @@ class Settings(BaseModel):
     # --- fabric-health events (docs/fabric-health.md): off by default, for its definitions cost
     # the receivers much of their no-loss rate while the flow engine is plain Python
     health: bool = False
+    # --- scale-out over NATS JetStream (docs/scale-out.md)
+    publish: NatsUrls | None = None  # serve: publish this host's deltas to the bus
+    shard: ShardName | None = None  # this host's shard name (default: from the host name)
+    nats: NatsUrls | None = None  # aggregate: the bus whose deltas it merges
+    bus_stream: str = Field(default=DEFAULT_STREAM, pattern="^[A-Za-z0-9_-]{1,64}$")
+    bus_replicas: int = Field(default=1, ge=1, le=5)
+    bus_max_age: float = Field(default=86_400.0, gt=0)
+    bus_consumer: ShardName | None = None  # aggregate: durable name (default: from host name)
+    bus_checkpoint_seconds: float = Field(default=5.0, ge=0.1, le=3600)
+    nats_credentials: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
 
 
 FIELDS = tuple(Settings.model_fields)
@@ -225,10 +272,44 @@ class ServeParts:
     influx: InfluxSettings | None
     api_token: str | None = field(default=None, repr=False)  # writes need it (None: loopback)
     flows_file: Path | None = None  # flow definitions persist here (None: not persisted)
+    publisher: PublisherSettings | None = None  # serve --publish
+    bus_source: ConsumerSettings | None = None  # aggregate: deltas come from the bus
 
 
-def serve_parts(settings: Settings) -> ServeParts:
-    """The one place ``Settings`` is narrowed into the components' own settings."""
+def _bus(settings: Settings, servers: tuple[str, ...]) -> BusSettings:
+    return BusSettings(
+        servers=servers,
+        stream=settings.bus_stream,
+        replicas=settings.bus_replicas,
+        max_age_seconds=settings.bus_max_age,
+        credentials=settings.nats_credentials,
+        tls_ca=settings.nats_tls_ca,
+        tls_cert=settings.nats_tls_cert,
+        tls_key=settings.nats_tls_key,
+    )
+
+
+def bus_parts(
+    settings: Settings, aggregate: bool
+) -> tuple[PublisherSettings | None, ConsumerSettings | None]:
+    """``serve``: the publisher (with --publish); ``aggregate``: the consumer (--nats)."""
+    host = shard_of_host(socket.gethostname())
+    if aggregate:
+        if settings.nats is None:
+            return None, None
+        consumer = settings.bus_consumer or f"aggregate-{host}"
+        return None, ConsumerSettings(
+            _bus(settings, settings.nats), consumer, settings.bus_checkpoint_seconds
+        )
+    if settings.publish is None:
+        return None, None
+    return PublisherSettings(_bus(settings, settings.publish), settings.shard or host), None
+
+
+def serve_parts(settings: Settings, aggregate: bool = False) -> ServeParts:
+    """The one place ``Settings`` is narrowed into the components' own settings
+    (``aggregate``: for ``fabricscope aggregate``, whose deltas come from the bus)."""
+    publisher, bus_source = bus_parts(settings, aggregate)
     influx = None
     if settings.influx_url and settings.influx_org and settings.influx_bucket:
         influx = InfluxSettings(
@@ -273,6 +354,9 @@ def serve_parts(settings: Settings) -> ServeParts:
             max_flow_keys=settings.flow_max_keys,
             period=period_params(settings),
             health=HealthSettings(enabled=settings.health),
+            # aggregate: a shard's RoCE buckets are a tick older, plus the bus's transit (1 s)
+            roce_lateness_buckets=ROCE_LATENESS_BUCKETS
+            + (math.ceil(settings.tick_seconds * 10) + 10 if aggregate else 0),
         ),
         compat=CompatSettings(
             prefix=settings.prometheus_prefix,
@@ -283,6 +367,8 @@ def serve_parts(settings: Settings) -> ServeParts:
         influx=influx,
         api_token=settings.api_token.get_secret_value() if settings.api_token else None,
         flows_file=settings.flows_file,
+        publisher=publisher,
+        bus_source=bus_source,
     )
 
 
