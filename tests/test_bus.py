@@ -10,7 +10,9 @@ compatible face's rate series, integrated over the run (an
 exponential smoothing keeps the integral of what it smooths, so the bus's lag does not change it),
 within 1 %. The fault test kills the aggregator (SIGKILL) and restarts it, and stops the bus for
 ~10 s while the shards keep receiving, then checks the same exact equality: nothing lost,
-nothing counted twice.
+nothing counted twice. A shard killed (SIGKILL) and restarted under its name goes on adding:
+every datagram and sample counted once, counters never back, the compatible rate without a
+spike.
 """
 
 from __future__ import annotations
@@ -364,6 +366,63 @@ def test_aggregator_restart_and_bus_outage_lose_nothing_and_count_nothing_twice(
         assert aggregate.value("fabricscope_datagrams_total") == before + 5.0
         assert aggregate.value("fabricscope_bus_deltas_replayed_total", shard="pod-c") == 1.0
         assert aggregate.value("fabricscope_bus_deltas_refused_total") == 1.0
+    finally:
+        for served in (aggregate, *shards, whole):
+            terminate(served.process)
+
+
+def test_a_shard_killed_and_restarted_continues_its_counts(tmp_path: Path, bus: Bus) -> None:
+    fabric = _fabric(tmp_path, 4)
+    half = len(fabric.datagrams) // 2
+    whole = start_serve(fabric.topology, 1, *FAST_SMOOTHING)
+    shards = [
+        start_serve(fabric.topology, 1, "--publish", bus.url, "--shard", name, *FAST_SMOOTHING)
+        for name in ("pod-a", "pod-b")
+    ]
+    aggregate = start_aggregate(bus, fabric.topology, *FAST_SMOOTHING)
+    try:
+        _replay(
+            fabric.datagrams[:half], whole.sflow_port, (shards[0].sflow_port, shards[1].sflow_port)
+        )
+        _assert_same_counters(*_settled_equal(whole, aggregate))  # all published before the kill
+        interface_bytes = "fabricscope_interface_bytes_total"
+        at_kill = aggregate.metrics()
+        shards[1].process.kill()  # no final delta: it had nothing unpublished (settled above)
+        shards[1].process.wait(timeout=10)
+        shards[1] = start_serve(
+            fabric.topology, 1, "--publish", bus.url, "--shard", "pod-b", *FAST_SMOOTHING
+        )
+        scrapes: list[list[tuple[float, dict[str, float]]]] = [[], []]
+        _replay(
+            fabric.datagrams[half:], whole.sflow_port,
+            (shards[0].sflow_port, shards[1].sflow_port), [whole, aggregate], scrapes,
+        )  # fmt: skip
+        total = float(len(fabric.datagrams))  # each sent once to the whole and once to a shard
+        assert whole.wait_for("fabricscope_datagrams_total", total) == total
+        assert aggregate.wait_for("fabricscope_datagrams_total", total) == total
+        _settled_equal(
+            whole, aggregate, leave_out="(?!fabricscope_samples_total)"
+        )  # wait for those
+        after = aggregate.metrics()
+        # every datagram and sample of both halves once: the new shard's deltas (new ids, above
+        # the old process's: its clock) add to what the old one sent, none taken for a replay
+        for key, value in whole.metrics().items():
+            if key[0] in ("fabricscope_datagrams_total", "fabricscope_samples_total"):
+                assert after.get(key) == value, key
+        assert aggregate.value("fabricscope_bus_deltas_replayed_total", shard="pod-b") == 0.0
+        # counters only go on: the restarted shard starts its ports' baselines afresh (one
+        # counter interval of its ports is not counted), so never more than the whole, never less
+        # than at the kill, and no spike in the compatible rate
+        for key, value in after.items():
+            if key[0] == interface_bytes:
+                assert at_kill.get(key, 0.0) <= value <= whole.value(key[0], **dict(key[1])), key
+        assert (
+            after[(interface_bytes, (("direction", "in"), ("role", "edge")))]
+            > at_kill[(interface_bytes, (("direction", "in"), ("role", "edge")))]
+        )
+        peak_whole = max(v.get("sflow_ai_bps", 0.0) for _, v in scrapes[0])
+        peak_aggregate = max(v.get("sflow_ai_bps", 0.0) for _, v in scrapes[1])
+        assert 0 < peak_aggregate <= 1.1 * peak_whole
     finally:
         for served in (aggregate, *shards, whole):
             terminate(served.process)
