@@ -23,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,19 @@ def start_serve(topology: Path | None, workers: int, *extra: str) -> Served:
     ]  # fmt: skip
     if topology is not None:
         args += ["--topology", str(topology)]
+
+    def ports(log: list[str]) -> tuple[int, int] | None:
+        found = re.search(r"sflow udp \S+ port (\d+), http \S+ port (\d+)", log[-1])
+        return (int(found.group(1)), int(found.group(2))) if found else None
+
+    return launch(args, "serve", ports)
+
+
+def launch(
+    args: list[str], what: str, ready: Callable[[list[str]], tuple[int, int] | None]
+) -> Served:
+    """Start ``args`` and read its stderr until ``ready(log so far)`` gives its (sFlow, HTTP)
+    ports; killed and an AssertionError with its log when it exits or ``START_TIMEOUT`` passes."""
     process = subprocess.Popen(
         args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT
     )
@@ -183,12 +196,12 @@ def start_serve(topology: Path | None, workers: int, *extra: str) -> Served:
         if not line:
             break
         log.append(line)
-        found = re.search(r"sflow udp \S+ port (\d+), http \S+ port (\d+)", line)
-        if found:
-            return Served(process, int(found.group(1)), int(found.group(2)), log)
+        ports = ready(log)
+        if ports is not None:
+            return Served(process, ports[0], ports[1], log)
     process.kill()
     process.communicate()
-    raise AssertionError("serve did not start: " + "".join(log))
+    raise AssertionError(f"{what} did not start: " + "".join(log))
 
 
 def terminate(process: subprocess.Popen[Any], timeout: float = 20.0) -> None:

@@ -37,7 +37,7 @@ from collector.delta_codec import encode_delta
 from collector.http.ai_metrics import AI_METRICS_BASE
 from decoders import decode_datagram
 from simulator.output import read_pcap
-from tests.e2e_support import ROOT, Served, env, simulate, start_serve, terminate
+from tests.e2e_support import Served, launch, simulate, start_serve, terminate
 
 NATS_SERVER = shutil.which("nats-server")
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server not installed")
@@ -117,26 +117,17 @@ def start_aggregate(
         "--topology", str(topology), "--http-bind", "127.0.0.1:0", "--tick-seconds", "0.2",
         "--bus-consumer", consumer, "--bus-checkpoint-seconds", "1", *extra,
     ]  # fmt: skip
-    process = subprocess.Popen(
-        args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env(), cwd=ROOT
-    )
-    assert process.stderr is not None
-    log: list[str] = []
-    port = 0
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
-        log.append(line)
-        found = re.search(r"listening: nats \S+ consumer \S+, http \S+ port (\d+)", line)
-        if found:
-            port = int(found.group(1))
-        if "bus: consumer" in line:  # after the checkpoint, if any, was restored
-            return Served(process, 0, port, log)
-    process.kill()
-    process.communicate()
-    raise AssertionError("aggregate did not start: " + "".join(log))
+
+    def ready(log: list[str]) -> tuple[int, int] | None:
+        if "bus: consumer" not in log[-1]:  # after the checkpoint, if any, was restored
+            return None
+        for line in log:
+            found = re.search(r"listening: nats \S+ consumer \S+, http \S+ port (\d+)", line)
+            if found:
+                return 0, int(found.group(1))
+        return None
+
+    return launch(args, "aggregate", ready)
 
 
 @dataclass
