@@ -378,7 +378,6 @@ class PortTable:
     raw_names = cython.declare(dict)  # ifIndex → bytes of the last port_name record seen
     raw_host = cython.declare(object, visibility="public")  # the last host_descr hostname bytes
     listed = cython.declare(cython.bint, visibility="public")  # waits in the state's drain list
-    _ifindex = cython.declare(list)
     _info = cython.declare(list)  # PortInfo or None, at the last sample
     _values_array = cython.declare(object)
     _values = cython.declare(cython.ulonglong[::1])  # slot * 12: the baseline counters
@@ -399,7 +398,6 @@ class PortTable:
         self.raw_names = {}
         self.raw_host = None
         self.listed = False
-        self._ifindex = []
         self._info = []
         self.capacity = 0
         self._values_array = array("Q")
@@ -423,7 +421,7 @@ class PortTable:
     @cython.locals(slot=cython.Py_ssize_t)
     def clear(self) -> None:
         """Drop every baseline (after an agent restart); statuses not yet drained stay."""
-        for slot in range(len(self._ifindex)):
+        for slot in range(len(self.slots)):
             self._flags[slot * 3] &= ~cython.cast(cython.ulonglong, 1)
 
     def forget_name(self, ifindex: int) -> None:
@@ -433,7 +431,7 @@ class PortTable:
     @cython.ccall
     @cython.locals(slot=cython.Py_ssize_t, new_capacity=cython.Py_ssize_t)
     def _add(self, ifindex: int) -> int:
-        slot = len(self._ifindex)
+        slot = len(self.slots)  # slots are only ever added
         if slot == self.capacity:
             new_capacity = max(16, 2 * self.capacity)
             old: Any = (
@@ -455,7 +453,6 @@ class PortTable:
         self._ident[slot * 3] = ifindex
         self._ident[slot * 3 + 1] = 0
         self._ident[slot * 3 + 2] = ROLE_UNMAPPED
-        self._ifindex.append(ifindex)
         self._info.append(None)
         return slot
 
@@ -547,7 +544,7 @@ class FlowAccounting:
         row=cython.Py_ssize_t, ifindexes=cython.longlong[::1], ups=cython.uchar[::1],
         speeds=cython.ulonglong[::1], ins=cython.double[::1], outs=cython.double[::1],
         seens=cython.double[::1], agents=list, nodes=list, ports=list, roles=list,
-        sflow_names=list, role_names=tuple, name_map=dict,
+        sflow_names=list, role_names=tuple,
     )  # fmt: skip
     def port_block(self, tables: list[Any], resolver: Any, make_block: Callable[..., Any]) -> Any:
         """A ``make_block(columns…)`` (a ``PortStatusBlock``) of the status of each port of
@@ -555,7 +552,7 @@ class FlowAccounting:
         n = 0
         for table in tables:
             table.listed = False
-            for slot in range(len(table._ifindex)):
+            for slot in range(len(table.slots)):
                 if table._flags[slot * 3] & 2:
                     n += 1
         if n == 0:
@@ -572,8 +569,7 @@ class FlowAccounting:
         for table in tables:
             agent = table.agent
             names = resolver.port_names(agent)
-            name_map = names if type(names) is dict and names else None
-            for slot in range(len(table._ifindex)):
+            for slot in range(len(table.slots)):
                 f = table._flags[slot * 3]
                 if not f & 2:
                     continue
@@ -592,10 +588,7 @@ class FlowAccounting:
                 outs[row] = table._numbers[slot * 5 + 3]
                 seens[row] = table._numbers[slot * 5 + 4]
                 if names:
-                    ifindex = table._ident[slot * 3]
-                    sflow_names[row] = (
-                        name_map.get(ifindex) if name_map is not None else names.get(ifindex)
-                    )
+                    sflow_names[row] = names.get(table._ident[slot * 3])
                 row += 1
         return make_block(
             agents, ifindex_array, nodes, ports, roles, up_array, speed_array, in_array,
