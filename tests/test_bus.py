@@ -348,7 +348,7 @@ def test_aggregator_restart_and_bus_outage_lose_nothing_and_count_nothing_twice(
         extra = Delta()
         extra.add_counter("datagrams", (), 5.0)
         _publish_raw(bus, "pod-c", 1, encode_delta(extra), copies=2)
-        _publish_raw(bus, "pod-c", 2, b"FSD\x03{not json", copies=1)
+        _publish_raw(bus, "pod-c", 2, b"FSD\x04{not json", copies=1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if aggregate.value("fabricscope_bus_deltas_refused_total") >= 1:
